@@ -1,0 +1,371 @@
+package config
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is the whole configuration of one appliance.
+type Config struct {
+	DeviceID  string `toml:"device_id"`
+	DataDir   string `toml:"data_dir"`
+	ModelsDir string `toml:"models_dir"`
+	LogLevel  string `toml:"log_level"`  // debug, info, warn, error
+	LogFormat string `toml:"log_format"` // auto, text, json
+	Demo      bool   `toml:"demo"`       // demo mode: simulated door controls on the web page, demo enrolment
+
+	Camera      Camera      `toml:"camera"`
+	Recognition Recognition `toml:"recognition"`
+	Access      Access      `toml:"access"`
+	Door        Door        `toml:"door"`
+	MQTT        MQTT        `toml:"mqtt"`
+	Web         Web         `toml:"web"`
+
+	// File is the path the configuration was read from (empty for defaults).
+	File string `toml:"-"`
+}
+
+// Camera configures the frame source.
+type Camera struct {
+	Source           string  `toml:"source"` // dir:PATH, file:PATH, v4l2:N, gst:PIPELINE, mjpeg:-, cmd:COMMAND
+	FPS              float64 `toml:"fps"`
+	Loop             bool    `toml:"loop"`
+	Width            int     `toml:"width"`              // requested capture size (v4l2), 0 = driver default
+	Height           int     `toml:"height"`             //
+	StallSeconds     float64 `toml:"stall_seconds"`      // no frame for this long = camera lost
+	ReopenMaxSeconds float64 `toml:"reopen_max_seconds"` // cap of the reopen back-off
+}
+
+// Recognition configures detection, quality gates and matching.
+type Recognition struct {
+	Model         string  `toml:"model"`           // fr512 or sface
+	Threshold     float64 `toml:"threshold"`       // cosine similarity needed to match
+	Margin        float64 `toml:"margin"`          // best must beat the second-best identity by this much
+	DetectScore   float64 `toml:"detect_score"`    // YuNet score threshold
+	DetectMaxSide int     `toml:"detect_max_side"` // detection runs on a copy whose long side is at most this
+	MinFacePixels int     `toml:"min_face_pixels"` // smallest face box side accepted
+	MinSharpness  float64 `toml:"min_sharpness"`   // variance of Laplacian of the aligned face
+	MaxYawRatio   float64 `toml:"max_yaw_ratio"`   // landmark asymmetry allowed (0 = frontal, 1 = profile)
+	DuplicateWarn bool    `toml:"duplicate_warn"`  // warn at enrolment when a face matches another person
+}
+
+// Access configures the multi-frame decision logic and the entry log.
+type Access struct {
+	WindowFrames         int     `toml:"window_frames"`          // N: frames considered
+	RequiredFrames       int     `toml:"required_frames"`        // K: wins needed among the last N
+	CooldownSeconds      float64 `toml:"cooldown_seconds"`       // one person does not re-trigger within this
+	StrangerFrames       int     `toml:"stranger_frames"`        // frames of an unknown face before the alarm
+	StrangerAlarmSeconds float64 `toml:"stranger_alarm_seconds"` // at most one unknown_face alarm per this period
+	SnapshotMaxAgeDays   float64 `toml:"snapshot_max_age_days"`  // snapshots older than this are removed
+	SnapshotMaxMB        float64 `toml:"snapshot_max_mb"`        // total size cap, oldest removed first
+	StorageLowMB         float64 `toml:"storage_low_mb"`         // free space under this raises storage_low
+}
+
+// Door configures the relay and the optional inputs.
+type Door struct {
+	GPIO            string  `toml:"gpio"` // sim or periph
+	RelayPin        string  `toml:"relay_pin"`
+	RelayActiveLow  bool    `toml:"relay_active_low"`
+	UnlockSeconds   float64 `toml:"unlock_seconds"`
+	ContactPin      string  `toml:"contact_pin"`
+	ContactOpenHigh bool    `toml:"contact_open_high"` // input level that means "door open"
+	ExitPin         string  `toml:"exit_pin"`
+	ExitActiveLow   bool    `toml:"exit_active_low"` // button pulls the input low when pressed
+	HeldOpenSeconds float64 `toml:"held_open_seconds"`
+	DebounceMS      int     `toml:"debounce_ms"`
+}
+
+// MQTT configures the link to the IoT platform.
+type MQTT struct {
+	Broker                     string  `toml:"broker"` // empty = no MQTT link
+	ClientID                   string  `toml:"client_id"`
+	Username                   string  `toml:"username"`
+	Password                   string  `toml:"password"`
+	CAFile                     string  `toml:"ca_file"`
+	CertFile                   string  `toml:"cert_file"`
+	KeyFile                    string  `toml:"key_file"`
+	InsecureSkipVerify         bool    `toml:"insecure_skip_verify"`
+	KeepaliveSeconds           int     `toml:"keepalive_seconds"`
+	PingTimeoutSeconds         int     `toml:"ping_timeout_seconds"`
+	WriteTimeoutSeconds        int     `toml:"write_timeout_seconds"`
+	MaxReconnectSeconds        int     `toml:"max_reconnect_seconds"`
+	TopicPrefix                string  `toml:"topic_prefix"`
+	CommandKey                 string  `toml:"command_key"`
+	HomeAssistant              bool    `toml:"homeassistant"`
+	AllowUnsignedHomeAssistant bool    `toml:"allow_unsigned_homeassistant"`
+	OutboxMaxRows              int     `toml:"outbox_max_rows"`
+	OutboxMaxAgeHours          float64 `toml:"outbox_max_age_hours"`
+}
+
+// Web configures the local web page.
+type Web struct {
+	Listen        string  `toml:"listen"`
+	SessionHours  float64 `toml:"session_hours"`
+	MaxUploadMB   float64 `toml:"max_upload_mb"`
+	SecureCookies bool    `toml:"secure_cookies"` // set the Secure flag (behind HTTPS)
+}
+
+// Default returns the configuration used for every key the file does not set.
+func Default() Config {
+	models := os.Getenv("FACEGATE_MODELS")
+	if models == "" {
+		models = "../shared/models"
+	}
+	return Config{
+		DeviceID:  "door-1",
+		DataDir:   "./var",
+		ModelsDir: models,
+		LogLevel:  "info",
+		LogFormat: "auto",
+		Camera: Camera{
+			Source: "v4l2:0", FPS: 10, Loop: true,
+			StallSeconds: 5, ReopenMaxSeconds: 30,
+		},
+		Recognition: Recognition{
+			Model: "fr512", Threshold: 0.45, Margin: 0.05,
+			DetectScore: 0.9, DetectMaxSide: 640,
+			MinFacePixels: 40, MinSharpness: 15, MaxYawRatio: 0.6,
+			DuplicateWarn: true,
+		},
+		Access: Access{
+			WindowFrames: 5, RequiredFrames: 3, CooldownSeconds: 10,
+			StrangerFrames: 3, StrangerAlarmSeconds: 60,
+			SnapshotMaxAgeDays: 90, SnapshotMaxMB: 1024, StorageLowMB: 200,
+		},
+		Door: Door{
+			GPIO: "sim", RelayPin: "GPIO17", RelayActiveLow: true, UnlockSeconds: 5,
+			ContactOpenHigh: true, ExitActiveLow: true,
+			HeldOpenSeconds: 30, DebounceMS: 50,
+		},
+		MQTT: MQTT{
+			Broker: "tcp://127.0.0.1:1883", KeepaliveSeconds: 60, PingTimeoutSeconds: 10,
+			WriteTimeoutSeconds: 10, MaxReconnectSeconds: 30, TopicPrefix: "facegate",
+			OutboxMaxRows: 100000, OutboxMaxAgeHours: 24 * 7,
+		},
+		Web: Web{Listen: "127.0.0.1:8080", SessionHours: 12, MaxUploadMB: 10},
+	}
+}
+
+// ErrConfig is wrapped by every validation error.
+var ErrConfig = errors.New("config")
+
+// Load reads path over the defaults and validates the result. Relative
+// data_dir, models_dir and dir:/file: camera paths stay relative to the
+// working directory, as a user typing them at a shell expects.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	cfg.File = path
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) {
+			keys := make([]string, 0, len(sm.Errors))
+			for _, e := range sm.Errors {
+				row, _ := e.Position()
+				keys = append(keys, fmt.Sprintf("%q (line %d)", strings.Join(e.Key(), "."), row))
+			}
+			return cfg, fmt.Errorf("%w: %s: unknown key %s", ErrConfig, path, strings.Join(keys, ", "))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, _ := de.Position()
+			return cfg, fmt.Errorf("%w: %s: line %d: key %q: %s", ErrConfig, path, row, strings.Join(de.Key(), "."), de.Error())
+		}
+		return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+type checker struct {
+	file string
+	errs []error
+}
+
+func (c *checker) fail(key, format string, args ...any) {
+	file := c.file
+	if file == "" {
+		file = "(defaults)"
+	}
+	c.errs = append(c.errs, fmt.Errorf("%w: %s: key %s: %s", ErrConfig, file, key, fmt.Sprintf(format, args...)))
+}
+
+func (c *checker) rangeF(key string, v, lo, hi float64) {
+	if v < lo || v > hi {
+		c.fail(key, "%v is out of range %v..%v", v, lo, hi)
+	}
+}
+
+func (c *checker) rangeI(key string, v, lo, hi int) {
+	if v < lo || v > hi {
+		c.fail(key, "%d is out of range %d..%d", v, lo, hi)
+	}
+}
+
+// Validate checks every value and names the first bad keys.
+func (cfg *Config) Validate() error {
+	c := &checker{file: cfg.File}
+	if cfg.DeviceID == "" || strings.ContainsAny(cfg.DeviceID, "/#+ ") {
+		c.fail("device_id", "%q must be non-empty and contain no '/', '#', '+' or spaces", cfg.DeviceID)
+	}
+	if cfg.DataDir == "" {
+		c.fail("data_dir", "must not be empty")
+	}
+	if cfg.ModelsDir == "" {
+		c.fail("models_dir", "must not be empty")
+	}
+	switch cfg.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		c.fail("log_level", "%q is not one of debug, info, warn, error", cfg.LogLevel)
+	}
+	switch cfg.LogFormat {
+	case "auto", "text", "json":
+	default:
+		c.fail("log_format", "%q is not one of auto, text, json", cfg.LogFormat)
+	}
+
+	cam := cfg.Camera
+	kind, arg, ok := strings.Cut(cam.Source, ":")
+	switch {
+	case !ok || arg == "":
+		c.fail("camera.source", "%q must be KIND:ARG with KIND one of dir, file, v4l2, gst, mjpeg, cmd", cam.Source)
+	case kind == "dir" || kind == "file" || kind == "gst" || kind == "cmd":
+	case kind == "v4l2":
+		if strings.Trim(arg, "0123456789") != "" && !strings.HasPrefix(arg, "/dev/") {
+			c.fail("camera.source", "v4l2 wants a device number or /dev path, got %q", arg)
+		}
+	case kind == "mjpeg":
+		if arg != "-" {
+			c.fail("camera.source", "mjpeg supports only \"mjpeg:-\" (standard input), got %q", cam.Source)
+		}
+	default:
+		c.fail("camera.source", "unknown kind %q (want dir, file, v4l2, gst, mjpeg or cmd)", kind)
+	}
+	c.rangeF("camera.fps", cam.FPS, 0.1, 120)
+	c.rangeI("camera.width", cam.Width, 0, 8192)
+	c.rangeI("camera.height", cam.Height, 0, 8192)
+	c.rangeF("camera.stall_seconds", cam.StallSeconds, 0.5, 3600)
+	c.rangeF("camera.reopen_max_seconds", cam.ReopenMaxSeconds, 0.1, 3600)
+
+	r := cfg.Recognition
+	if r.Model != "fr512" && r.Model != "sface" {
+		c.fail("recognition.model", "%q is not one of fr512, sface", r.Model)
+	}
+	c.rangeF("recognition.threshold", r.Threshold, 0.05, 0.99)
+	c.rangeF("recognition.margin", r.Margin, 0, 1)
+	c.rangeF("recognition.detect_score", r.DetectScore, 0.1, 1)
+	c.rangeI("recognition.detect_max_side", r.DetectMaxSide, 64, 4096)
+	c.rangeI("recognition.min_face_pixels", r.MinFacePixels, 8, 4096)
+	c.rangeF("recognition.min_sharpness", r.MinSharpness, 0, 10000)
+	c.rangeF("recognition.max_yaw_ratio", r.MaxYawRatio, 0, 1)
+
+	a := cfg.Access
+	c.rangeI("access.window_frames", a.WindowFrames, 1, 100)
+	c.rangeI("access.required_frames", a.RequiredFrames, 1, 100)
+	if a.RequiredFrames > a.WindowFrames {
+		c.fail("access.required_frames", "%d is more than access.window_frames (%d)", a.RequiredFrames, a.WindowFrames)
+	}
+	c.rangeF("access.cooldown_seconds", a.CooldownSeconds, 0, 3600)
+	c.rangeI("access.stranger_frames", a.StrangerFrames, 1, 100)
+	c.rangeF("access.stranger_alarm_seconds", a.StrangerAlarmSeconds, 0, 86400)
+	c.rangeF("access.snapshot_max_age_days", a.SnapshotMaxAgeDays, 0.001, 3650)
+	c.rangeF("access.snapshot_max_mb", a.SnapshotMaxMB, 1, 1<<20)
+	c.rangeF("access.storage_low_mb", a.StorageLowMB, 0, 1<<20)
+
+	d := cfg.Door
+	if d.GPIO != "sim" && d.GPIO != "periph" {
+		c.fail("door.gpio", "%q is not one of sim, periph", d.GPIO)
+	}
+	if d.RelayPin == "" {
+		c.fail("door.relay_pin", "must name a pin, e.g. \"GPIO17\"")
+	}
+	if d.ContactPin != "" && (d.ContactPin == d.RelayPin || d.ContactPin == d.ExitPin) {
+		c.fail("door.contact_pin", "%q is already used by another door pin", d.ContactPin)
+	}
+	if d.ExitPin != "" && d.ExitPin == d.RelayPin {
+		c.fail("door.exit_pin", "%q is already used by door.relay_pin", d.ExitPin)
+	}
+	c.rangeF("door.unlock_seconds", d.UnlockSeconds, 0.5, 60)
+	c.rangeF("door.held_open_seconds", d.HeldOpenSeconds, 1, 86400)
+	c.rangeI("door.debounce_ms", d.DebounceMS, 0, 5000)
+
+	m := cfg.MQTT
+	if m.Broker != "" {
+		u, err := url.Parse(m.Broker)
+		switch {
+		case err != nil:
+			c.fail("mqtt.broker", "%q is not a URL: %v", m.Broker, err)
+		case u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtt" && u.Scheme != "mqtts" && u.Scheme != "ws" && u.Scheme != "wss":
+			c.fail("mqtt.broker", "scheme %q is not one of tcp, ssl, tls, mqtt, mqtts, ws, wss", u.Scheme)
+		case u.Host == "":
+			c.fail("mqtt.broker", "%q has no host", m.Broker)
+		}
+	}
+	c.rangeI("mqtt.keepalive_seconds", m.KeepaliveSeconds, 0, 65535)
+	c.rangeI("mqtt.ping_timeout_seconds", m.PingTimeoutSeconds, 1, 600)
+	c.rangeI("mqtt.write_timeout_seconds", m.WriteTimeoutSeconds, 1, 600)
+	c.rangeI("mqtt.max_reconnect_seconds", m.MaxReconnectSeconds, 1, 3600)
+	if m.TopicPrefix == "" || strings.ContainsAny(m.TopicPrefix, "#+") {
+		c.fail("mqtt.topic_prefix", "%q must be non-empty without wildcards", m.TopicPrefix)
+	}
+	if m.CommandKey != "" {
+		k, err := hex.DecodeString(m.CommandKey)
+		if err != nil {
+			c.fail("mqtt.command_key", "is not hex: %v", err)
+		} else if len(k) < 16 {
+			c.fail("mqtt.command_key", "is %d bytes; use at least 16 random bytes (32 hex digits)", len(k))
+		}
+	}
+	if m.AllowUnsignedHomeAssistant && !m.HomeAssistant {
+		c.fail("mqtt.allow_unsigned_homeassistant", "needs mqtt.homeassistant = true")
+	}
+	for key, f := range map[string]string{"mqtt.ca_file": m.CAFile, "mqtt.cert_file": m.CertFile, "mqtt.key_file": m.KeyFile} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				c.fail(key, "%v", err)
+			}
+		}
+	}
+	if (m.CertFile == "") != (m.KeyFile == "") {
+		c.fail("mqtt.cert_file", "mqtt.cert_file and mqtt.key_file go together")
+	}
+	c.rangeI("mqtt.outbox_max_rows", m.OutboxMaxRows, 10, 100_000_000)
+	c.rangeF("mqtt.outbox_max_age_hours", m.OutboxMaxAgeHours, 0.01, 24*3650)
+
+	w := cfg.Web
+	if w.Listen != "" {
+		if _, _, err := net.SplitHostPort(w.Listen); err != nil {
+			c.fail("web.listen", "%q is not HOST:PORT: %v", w.Listen, err)
+		}
+	}
+	c.rangeF("web.session_hours", w.SessionHours, 0.01, 24*365)
+	c.rangeF("web.max_upload_mb", w.MaxUploadMB, 0.1, 1024)
+
+	return errors.Join(c.errs...)
+}
+
+// DBPath is the SQLite file inside data_dir.
+func (cfg *Config) DBPath() string { return filepath.Join(cfg.DataDir, "facegate.db") }
+
+// SnapshotDir is where entry snapshots are written.
+func (cfg *Config) SnapshotDir() string { return filepath.Join(cfg.DataDir, "snapshots") }
+
+// TopicPrefix returns "<topic_prefix>/<device_id>", the P of the MQTT contract.
+func (cfg *Config) TopicPrefix() string { return cfg.MQTT.TopicPrefix + "/" + cfg.DeviceID }
