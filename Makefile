@@ -34,7 +34,10 @@ vet:
 gotest:
 	$(GO) test -tags matprofile -timeout $(TEST_TIMEOUT) -count=1 ./...
 
-test: deps vet gotest
+EXTRA_TESTS ?=
+-include mk/*.mk
+
+test: deps vet gotest $(EXTRA_TESTS)
 
 bench: deps-run
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
