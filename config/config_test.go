@@ -1,0 +1,96 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "facegate.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+}
+
+func TestExampleFileMatchesDefaults(t *testing.T) {
+	t.Setenv("FACEGATE_MODELS", "")
+	c, err := Load("../facegate.example.toml")
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	d := Default()
+	c.File = ""
+	if !reflect.DeepEqual(c, d) {
+		t.Errorf("facegate.example.toml documents other values than Default():\nexample  %+v\ndefaults %+v", c, d)
+	}
+}
+
+func TestLoadOverridesAndKeepsDefaults(t *testing.T) {
+	c, err := Load(write(t, "device_id = \"front\"\n[door]\nunlock_seconds = 7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DeviceID != "front" || c.Door.UnlockSeconds != 7 || c.Door.RelayPin != "GPIO17" || c.TopicPrefix() != "facegate/front" {
+		t.Errorf("loaded %+v", c)
+	}
+}
+
+func TestTypoKeyNamesFileAndKey(t *testing.T) {
+	p := write(t, "[door]\nunlock_secnds = 7\n")
+	_, err := Load(p)
+	if !errors.Is(err, ErrConfig) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{p, "door.unlock_secnds", "line 2", "unknown key"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestBadValuesNameTheKey(t *testing.T) {
+	cases := map[string]string{
+		"[recognition]\nthreshold = 1.5\n":         "recognition.threshold",
+		"[door]\ngpio = \"sysfs\"\n":               "door.gpio",
+		"[camera]\nsource = \"webcam\"\n":          "camera.source",
+		"[mqtt]\nkeepalive_seconds = 70000\n":      "mqtt.keepalive_seconds",
+		"[mqtt]\ncommand_key = \"zz\"\n":           "mqtt.command_key",
+		"[mqtt]\nbroker = \"http://x\"\n":          "mqtt.broker",
+		"[access]\nrequired_frames = 9\n":          "access.required_frames",
+		"device_id = \"a/b\"\n":                    "device_id",
+		"[web]\nlisten = \"8080\"\n":               "web.listen",
+		"[door]\nunlock_seconds = \"five\"\n":      "door.unlock_seconds",
+		"[mqtt]\nca_file = \"/nonexistent/ca.pem\"": "mqtt.ca_file",
+	}
+	for body, key := range cases {
+		p := write(t, body)
+		_, err := Load(p)
+		if err == nil {
+			t.Errorf("%q accepted", body)
+			continue
+		}
+		if !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%q: error %q does not name key %s and file", body, err, key)
+		}
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "nope.toml") {
+		t.Fatalf("err = %v", err)
+	}
+}
