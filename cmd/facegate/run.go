@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/health"
+)
+
+func init() {
+	register(command{
+		name:    "run",
+		summary: "run the door appliance daemon",
+		run:     runCmd,
+	})
+}
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	cfgPath := configFlag(fs)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	if err := runDaemon(ctx, cfg, log); err != nil {
+		log.Error("facegate stopped", "err", err)
+		return err
+	}
+	return nil
+}
+
+// subsystem is one long-running part of the daemon.
+type subsystem struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// goSafe runs s under g, turning a panic into an error so that the deferred
+// clean-up of runDaemon (relay release, offline message) still happens.
+func goSafe(g *errgroup.Group, ctx context.Context, log *slog.Logger, s subsystem) {
+	g.Go(func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("subsystem panicked", "subsystem", s.name, "panic", r, "stack", string(debug.Stack()))
+				err = fmt.Errorf("%s: panic: %v", s.name, r)
+			}
+		}()
+		if err := s.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		return nil
+	})
+}
+
+// runDaemon runs every subsystem until ctx is cancelled (SIGINT/SIGTERM, a
+// clean exit) or one of them fails (the others are stopped, the error is
+// returned). The door relay is released on every path.
+func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	log.Info("facegate starting", "version", version, "commit", commit, "config", cfg.File, "device_id", cfg.DeviceID)
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if db.Backup != "" {
+		log.Info("database migrated; previous file kept", "backup", db.Backup)
+	}
+	h := health.New()
+
+	parts, cleanup, err := assemble(ctx, cfg, db, h, log)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	parts = append(parts,
+		subsystem{"database", func(ctx context.Context) error { return watchDatabase(ctx, db, h) }},
+		subsystem{"watchdog", func(ctx context.Context) error { return watchdog(ctx, h, log) }},
+	)
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range parts {
+		goSafe(g, gctx, log, p)
+	}
+	if _, err := sddaemon.SdNotify(false, sddaemon.SdNotifyReady); err != nil {
+		log.Warn("systemd notify failed", "err", err)
+	}
+	log.Info("facegate running")
+	err = g.Wait()
+	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
+	if err != nil {
+		return err
+	}
+	log.Info("facegate stopped cleanly")
+	return nil
+}
+
+// watchDatabase checks that the database answers, for the health report.
+func watchDatabase(ctx context.Context, db *facedb.DB, h *health.Tracker) error {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		if err := db.Ping(ctx); err != nil && ctx.Err() == nil {
+			h.Set("database", false, err.Error())
+		} else {
+			h.Set("database", true, "")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// heartbeat is implemented by parts whose progress the systemd watchdog
+// should vouch for (the camera loop).
+type heartbeat interface {
+	LastProgress() time.Time
+}
+
+var watchedLoops []heartbeat
+
+// watchdog pings systemd's watchdog while the watched loops make progress,
+// so a hung camera loop gets the service restarted.
+func watchdog(ctx context.Context, h *health.Tracker, log *slog.Logger) error {
+	interval, err := sddaemon.SdWatchdogEnabled(false)
+	if err != nil || interval == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(interval / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		stalled := false
+		for _, hb := range watchedLoops {
+			if time.Since(hb.LastProgress()) > interval {
+				stalled = true
+			}
+		}
+		if stalled {
+			log.Error("a watched loop made no progress; not pinging the watchdog", "interval", interval)
+			continue
+		}
+		_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyWatchdog)
+	}
+}
