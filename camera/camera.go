@@ -1,0 +1,119 @@
+package camera
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/config"
+)
+
+// Source delivers frames. Read returns a new Mat that the caller closes.
+// Close is idempotent and releases everything the source holds (for cmd:
+// sources, the whole child process group).
+type Source interface {
+	Read(ctx context.Context) (gocv.Mat, error)
+	Close() error
+}
+
+var (
+	// ErrBadFrame is wrapped by Read when one frame could not be decoded;
+	// the source is still usable.
+	ErrBadFrame = errors.New("camera: bad frame")
+	// ErrEnd is returned by a non-looping dir: or file: source after its last frame.
+	ErrEnd = errors.New("camera: end of stream")
+	// ErrClosed is returned by Read after Close.
+	ErrClosed = errors.New("camera: source closed")
+)
+
+// Open opens the source named by cfg.Source. ctx bounds the life of child
+// processes (cmd:); cancelling it kills them.
+func Open(ctx context.Context, cfg config.Camera) (Source, error) {
+	kind, arg, ok := strings.Cut(cfg.Source, ":")
+	if !ok || arg == "" {
+		return nil, fmt.Errorf("camera: source %q must be KIND:ARG", cfg.Source)
+	}
+	interval := time.Duration(0)
+	if cfg.FPS > 0 {
+		interval = time.Duration(float64(time.Second) / cfg.FPS)
+	}
+	switch kind {
+	case "dir":
+		return openDir(arg, interval, cfg.Loop)
+	case "file":
+		return openFile(arg, interval, cfg.Loop)
+	case "v4l2":
+		return openV4L2(arg, cfg.Width, cfg.Height)
+	case "gst":
+		return openCapture("gst:"+arg, func() (*gocv.VideoCapture, error) {
+			return gocv.VideoCaptureFileWithAPI(arg, gocv.VideoCaptureGstreamer)
+		})
+	case "mjpeg":
+		if arg != "-" {
+			return nil, fmt.Errorf("camera: mjpeg supports only %q (standard input), got %q", "mjpeg:-", cfg.Source)
+		}
+		return openStdin()
+	case "cmd":
+		return openCmd(ctx, arg)
+	default:
+		return nil, fmt.Errorf("camera: unknown source kind %q in %q", kind, cfg.Source)
+	}
+}
+
+func openV4L2(arg string, w, h int) (Source, error) {
+	return openCapture("v4l2:"+arg, func() (*gocv.VideoCapture, error) {
+		var vc *gocv.VideoCapture
+		var err error
+		if n, perr := strconv.Atoi(arg); perr == nil {
+			vc, err = gocv.VideoCaptureDeviceWithAPI(n, gocv.VideoCaptureV4L2)
+		} else {
+			vc, err = gocv.VideoCaptureFileWithAPI(arg, gocv.VideoCaptureV4L2)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if w > 0 && h > 0 {
+			vc.Set(gocv.VideoCaptureFrameWidth, float64(w))
+			vc.Set(gocv.VideoCaptureFrameHeight, float64(h))
+		}
+		return vc, nil
+	})
+}
+
+// pacer spaces reads of recorded sources at the configured frame rate.
+type pacer struct {
+	interval time.Duration
+	next     time.Time
+}
+
+func (p *pacer) wait(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p.interval <= 0 {
+		return nil
+	}
+	now := time.Now()
+	if p.next.IsZero() || now.Sub(p.next) > p.interval {
+		// first frame, or we fell behind: do not burst to catch up
+		p.next = now
+	}
+	d := p.next.Sub(now)
+	p.next = p.next.Add(p.interval)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
