@@ -131,9 +131,9 @@ func Default() Config {
 			StallSeconds: 5, ReopenMaxSeconds: 30,
 		},
 		Recognition: Recognition{
-			Model: "fr512", Threshold: 0.45, Margin: 0.05,
+			Model: "fr512", Threshold: 0.48, Margin: 0.05,
 			DetectScore: 0.9, DetectMaxSide: 640,
-			MinFacePixels: 40, MinSharpness: 15, MaxYawRatio: 0.6,
+			MinFacePixels: 64, MinSharpness: 50, MaxYawRatio: 0.5,
 			DuplicateWarn: true,
 		},
 		Access: Access{

@@ -42,10 +42,26 @@ type EvalReport struct {
 	EmbedMsMedian         float64 `json:"embed_ms_median"`
 	DetectMaxSide         int     `json:"detect_max_side"`
 
+	// The extremes of the quality measures over detected identity images,
+	// for tuning the gates.
+	SmallestFace   int     `json:"smallest_face_pixels"`
+	LeastSharpness float64 `json:"least_sharpness"`
+	LargestYaw     float64 `json:"largest_yaw_ratio"`
+
+	Sweep []SweepPoint `json:"sweep,omitempty"` // FAR/FRR/open-set false accepts at other thresholds
+
 	Missed          []string `json:"missed,omitempty"`           // identity images without a detection
 	NofaceDetected  []string `json:"noface_detected,omitempty"`  // _noface images with a detection
 	QualityFailures []string `json:"quality_failures,omitempty"` // "path: reason"
 	Errors          []string `json:"errors,omitempty"`           // unreadable images
+}
+
+// SweepPoint is the error rates at one threshold.
+type SweepPoint struct {
+	Threshold           float64 `json:"threshold"`
+	FAR                 float64 `json:"far"`
+	FRR                 float64 `json:"frr"`
+	OpenSetFalseAccepts int     `json:"open_set_false_accepts"`
 }
 
 type evalSample struct {
@@ -151,6 +167,14 @@ func Evaluate(ctx context.Context, dataset string, o Options, threshold float64)
 				continue
 			}
 			rep.Detected++
+			q := a.Quality
+			if rep.Detected == 1 || q.FacePixels < rep.SmallestFace {
+				rep.SmallestFace = q.FacePixels
+			}
+			if rep.Detected == 1 || q.Sharpness < rep.LeastSharpness {
+				rep.LeastSharpness = q.Sharpness
+			}
+			rep.LargestYaw = math.Max(rep.LargestYaw, q.YawRatio)
 			if !a.Quality.OK {
 				rep.QualityRejected++
 				rep.QualityFailures = append(rep.QualityFailures, f+": "+a.Quality.Reason)
@@ -228,8 +252,9 @@ func scoreSamples(rep *EvalReport, s []evalSample, t float64) {
 	rep.FAR, rep.FRR = rates(gen, imp, t)
 	rep.EER, rep.EERThreshold = eer(gen, imp)
 
-	// Open set: each identity removed from the gallery, probed with its own images.
-	rep.OpenSetMaxScore = math.Inf(-1)
+	// Open set: each identity removed from the gallery, probed with its own
+	// images; the best score over the remaining gallery is the stranger's.
+	var stranger []float64
 	for i := 0; i < n; i++ {
 		best := math.Inf(-1)
 		for j := 0; j < n; j++ {
@@ -237,17 +262,18 @@ func scoreSamples(rep *EvalReport, s []evalSample, t float64) {
 				best = sim[i][j]
 			}
 		}
-		if math.IsInf(best, -1) {
-			continue
+		if !math.IsInf(best, -1) {
+			stranger = append(stranger, best)
+			rep.OpenSetMaxScore = math.Max(rep.OpenSetMaxScore, best)
 		}
-		rep.OpenSetTrials++
-		if best >= t {
-			rep.OpenSetFalseAccepts++
-		}
-		rep.OpenSetMaxScore = math.Max(rep.OpenSetMaxScore, best)
 	}
-	if rep.OpenSetTrials == 0 {
-		rep.OpenSetMaxScore = 0
+	sort.Float64s(stranger)
+	openFA := func(t float64) int { return len(stranger) - sort.SearchFloat64s(stranger, t) }
+	rep.OpenSetTrials, rep.OpenSetFalseAccepts = len(stranger), openFA(t)
+	for k := 40; k <= 60; k += 2 {
+		st := float64(k) / 100
+		far, frr := rates(gen, imp, st)
+		rep.Sweep = append(rep.Sweep, SweepPoint{Threshold: st, FAR: far, FRR: frr, OpenSetFalseAccepts: openFA(st)})
 	}
 
 	// Closed set: leave-one-out rank-1 over identities with >= 2 images.

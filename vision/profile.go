@@ -26,7 +26,7 @@ const DetectorFile = "yunet_a61a428_fixed_1x3x120x160.onnx"
 
 var profiles = map[string]Profile{
 	"fr512": {ID: "fr512", File: "fr_feature.onnx", InputSize: image.Pt(112, 112),
-		Scale: 1.0 / 128, Mean: 127, SwapRB: true, Dims: 512, Threshold: 0.50},
+		Scale: 1.0 / 128, Mean: 127, SwapRB: true, Dims: 512, Threshold: 0.48},
 	"sface": {ID: "sface", File: "face_recognition_sface_2021dec.onnx", InputSize: image.Pt(112, 112),
 		Scale: 1, Mean: 0, SwapRB: true, Dims: 128, Threshold: 0.363},
 }
