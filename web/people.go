@@ -214,18 +214,22 @@ func (s *Server) checkPhoto(ctx context.Context, p photo, forPerson int64) (face
 // describeEnrolError turns a vision error into the message shown next to
 // the photo.
 func describeEnrolError(err error) string {
-	detail := strings.TrimPrefix(err.Error(), "vision: ")
+	detail := func(sentinel error) string {
+		return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
+	}
 	switch {
 	case errors.Is(err, vision.ErrDecode):
 		return "not an image, or a damaged one (JPEG or PNG expected)"
+	case errors.Is(err, vision.ErrTooSmall):
+		return "image too small: " + detail(vision.ErrTooSmall)
 	case errors.Is(err, vision.ErrNoFace):
 		return "no face found in this photo"
 	case errors.Is(err, vision.ErrSeveralFaces):
-		return "several faces in this photo: use a photo of this person alone (" + detail + ")"
+		return "several faces in this photo (" + detail(vision.ErrSeveralFaces) + "): use a photo of this person alone"
 	case errors.Is(err, vision.ErrLowQuality):
-		return "face not usable, too small, blurry or turned away (" + detail + ")"
+		return "face not usable: " + detail(vision.ErrLowQuality)
 	}
-	return "could not check this photo: " + detail
+	return "could not check this photo: " + strings.TrimPrefix(err.Error(), "vision: ")
 }
 
 // duplicateWarning names another person this face already matches.
