@@ -53,6 +53,11 @@ func StartBroker(t testing.TB, extraConf ...string) *Broker {
 	b.URL = "tcp://" + b.Addr
 	b.conf = filepath.Join(dir, "mosquitto.conf")
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nlog_dest stderr\nlog_type error\nlog_type warning\n", b.Port, dir)
+	if os.Geteuid() == 0 {
+		// As root, mosquitto switches to user "mosquitto", which cannot
+		// write its persistence file into the test's private temp dir.
+		conf += "user root\n"
+	}
 	for _, l := range extraConf {
 		conf += l + "\n"
 	}

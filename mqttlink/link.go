@@ -1,0 +1,486 @@
+package mqttlink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/door"
+	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/health"
+	"github.com/facegate/facegate/signedcmd"
+)
+
+// Door is what the link needs from the door controller (*door.Controller
+// satisfies it).
+type Door interface {
+	Unlock(ctx context.Context, d time.Duration, source, actor string) error
+	Lock(ctx context.Context, source, actor string) error
+	State() door.State
+	Subscribe() (<-chan door.State, func())
+}
+
+// ErrRunning is returned by a second concurrent Run.
+var ErrRunning = errors.New("mqttlink: already running")
+
+// HealthComponent is the name the link reports to the health tracker.
+const HealthComponent = "mqtt"
+
+type topics struct {
+	prefix, availability, state, events, alarms, cmd, haLockSet string
+}
+
+func newTopics(p string) topics {
+	return topics{prefix: p, availability: p + "/availability", state: p + "/state", events: p + "/events",
+		alarms: p + "/alarms", cmd: p + "/cmd/+", haLockSet: p + "/ha/lock/set"}
+}
+
+// haStatusTopic is where Home Assistant announces its (re)start.
+const haStatusTopic = "homeassistant/status"
+
+// Link is the keep-alive-managed MQTT link of one appliance: availability,
+// state, the durable outbox sender and remote commands.
+type Link struct {
+	cfg     config.Config
+	db      *facedb.DB
+	door    Door
+	health  *health.Tracker
+	log     *slog.Logger
+	key     []byte
+	plan    keepAlivePlan
+	topics  topics
+	client  mqtt.Client
+	m       *metrics
+	version atomic.Value // string
+
+	connMu sync.Mutex
+	conn   *keepAliveConn // the current network connection
+
+	mu        sync.Mutex
+	up        bool
+	upCh      chan struct{} // closed while connected
+	upSince   time.Time
+	downSince time.Time
+	connects  int64
+	losses    map[string]int64
+	outbox    facedb.OutboxStats
+	backlog   bool // outbox_backlog alarm raised and not yet cleared
+
+	lost      chan string // connection-lost reasons from paho's handler
+	cmds      chan mqtt.Message
+	stateKick chan struct{}
+	haKick    chan struct{}
+	running   atomic.Bool
+}
+
+// Status is a snapshot of the link for the state topic, metrics and tests.
+type Status struct {
+	Connected    bool
+	Since        time.Time     // connected since, or down since
+	Outage       time.Duration // length of the current outage, 0 while connected
+	Connects     int64
+	Losses       map[string]int64 // connection losses by reason
+	OutboxDepth  int
+	OutboxOldest time.Time
+	Backlog      bool // outbox limits reached
+}
+
+// New checks the [mqtt] configuration and prepares a link; Run connects.
+// h and reg may be nil. With an empty mqtt.broker the link is disabled: Run
+// only waits for its context (events stay in the outbox).
+func New(cfg config.Config, db *facedb.DB, d Door, h *health.Tracker, reg prometheus.Registerer, log *slog.Logger) (*Link, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if db == nil || d == nil {
+		return nil, fmt.Errorf("%w: a database and a door are required", ErrConfig)
+	}
+	m := cfg.MQTT
+	if m.KeepaliveSeconds < 0 || m.KeepaliveSeconds > 65535 {
+		return nil, fmt.Errorf("%w: keepalive_seconds %d is outside 0..65535", ErrConfig, m.KeepaliveSeconds)
+	}
+	if m.PingTimeoutSeconds <= 0 || m.WriteTimeoutSeconds <= 0 || m.MaxReconnectSeconds <= 0 {
+		return nil, fmt.Errorf("%w: ping_timeout_seconds, write_timeout_seconds and max_reconnect_seconds must be positive", ErrConfig)
+	}
+	key, err := signedcmd.ParseKey(m.CommandKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	l := &Link{
+		cfg: cfg, db: db, door: d, health: h, log: log.With("component", "mqtt"), key: key,
+		plan:   planKeepAlive(time.Duration(m.KeepaliveSeconds)*time.Second, time.Duration(m.PingTimeoutSeconds)*time.Second),
+		topics: newTopics(cfg.TopicPrefix()),
+		upCh:   make(chan struct{}), losses: map[string]int64{}, downSince: time.Now(),
+		lost: make(chan string, 1), cmds: make(chan mqtt.Message, 64),
+		stateKick: make(chan struct{}, 1), haKick: make(chan struct{}, 1),
+	}
+	l.version.Store("dev")
+	l.m = newMetrics(l)
+	if m.Broker == "" {
+		return l, l.m.register(reg)
+	}
+	opts, err := l.clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	if err := l.m.register(reg); err != nil {
+		return nil, err
+	}
+	l.client = mqtt.NewClient(opts)
+	return l, nil
+}
+
+// SetVersion sets the version string published in the state topic and the
+// Home Assistant device. Call it before Run.
+func (l *Link) SetVersion(v string) { l.version.Store(v) }
+
+// Status returns the current link status.
+func (l *Link) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := Status{Connected: l.up, Connects: l.connects, Losses: make(map[string]int64, len(l.losses)),
+		OutboxDepth: l.outbox.Depth, OutboxOldest: l.outbox.Oldest, Backlog: l.backlog}
+	for k, v := range l.losses {
+		s.Losses[k] = v
+	}
+	if l.up {
+		s.Since = l.upSince
+	} else {
+		s.Since = l.downSince
+		s.Outage = time.Since(l.downSince)
+	}
+	return s
+}
+
+// Run connects and keeps the link up until ctx is cancelled: it reconnects
+// with back-off, publishes availability and state on every connect, sends
+// the outbox and serves commands. On return it has published a retained
+// "offline" (when connected) and disconnected. It returns nil when ctx is
+// cancelled.
+func (l *Link) Run(ctx context.Context) error {
+	if !l.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer l.running.Store(false)
+	if l.client == nil {
+		l.log.Warn("mqtt.broker is empty: MQTT link disabled; events stay queued in the outbox")
+		if l.health != nil {
+			l.health.Remove(HealthComponent)
+		}
+		<-ctx.Done()
+		return nil
+	}
+	if l.plan.keepAlive == 0 {
+		l.log.Warn("mqtt.keepalive_seconds = 0 disables keep-alive: a dead network is only noticed when a write fails")
+	}
+	if len(l.key) == 0 {
+		l.log.Warn("mqtt.command_key is empty: remote commands are refused")
+	}
+	l.setHealth(false, "connecting")
+
+	var wg sync.WaitGroup
+	for _, f := range []func(context.Context){l.sendLoop, l.stateLoop, l.commandLoop} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
+	l.connectLoop(ctx)
+	wg.Wait()
+	l.shutdown()
+	return nil
+}
+
+// connectLoop connects, waits for the loss of the connection and reconnects
+// with exponential back-off (1 s doubling, capped at max_reconnect_seconds,
+// with jitter) until ctx is cancelled.
+func (l *Link) connectLoop(ctx context.Context) {
+	maxWait := time.Duration(l.cfg.MQTT.MaxReconnectSeconds) * time.Second
+	wait := time.Duration(0)
+	for {
+		if wait > 0 {
+			jittered := wait/2 + rand.N(wait/2+1)
+			l.log.Info("mqtt reconnecting", "in", jittered.Round(time.Millisecond))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(jittered):
+			}
+		}
+		t := l.client.Connect()
+		select {
+		case <-t.Done():
+		case <-ctx.Done():
+			<-t.Done() // bounded by the connect timeout
+		}
+		if err := t.Error(); err != nil {
+			l.m.connectFails.Inc()
+			l.setHealth(false, "connect failed: "+err.Error())
+			l.log.Warn("mqtt connect failed", "broker", l.cfg.MQTT.Broker, "err", err)
+			wait = min(max(2*wait, time.Second), maxWait)
+			continue
+		}
+		if ctx.Err() != nil {
+			return // connected just as we stop: shutdown publishes offline
+		}
+		l.setUp()
+		connectedAt := time.Now()
+		select {
+		case reason := <-l.lost:
+			l.setDown(reason)
+			if time.Since(connectedAt) > maxWait {
+				wait = 0 // a long-lived connection: retry at once
+			} else {
+				wait = min(max(2*wait, time.Second), maxWait)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (l *Link) setUp() {
+	l.mu.Lock()
+	l.up = true
+	l.upSince = time.Now()
+	l.connects++
+	close(l.upCh)
+	l.mu.Unlock()
+	l.m.connects.Inc()
+	l.setHealth(true, "connected to "+l.cfg.MQTT.Broker)
+	l.log.Info("mqtt connected", "broker", l.cfg.MQTT.Broker, "keepalive", l.plan.keepAlive)
+}
+
+func (l *Link) setDown(reason string) {
+	l.mu.Lock()
+	if l.up {
+		l.up = false
+		l.downSince = time.Now()
+		l.upCh = make(chan struct{})
+		l.losses[reason]++
+	}
+	l.mu.Unlock()
+	l.m.losses.WithLabelValues(reason).Inc()
+	l.setHealth(false, "connection lost: "+reason)
+}
+
+// waitUp blocks until the link is connected or ctx ends.
+func (l *Link) waitUp(ctx context.Context) error {
+	l.mu.Lock()
+	ch := l.upCh
+	l.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *Link) isUp() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.up
+}
+
+func (l *Link) setHealth(ok bool, detail string) {
+	if l.health != nil {
+		l.health.Set(HealthComponent, ok, detail)
+	}
+}
+
+// onLost is paho's connection-lost handler: it classifies the reason and
+// hands it to connectLoop without blocking.
+func (l *Link) onLost(_ mqtt.Client, err error) {
+	reason := reasonNetwork
+	l.connMu.Lock()
+	kc := l.conn
+	l.connMu.Unlock()
+	switch {
+	case kc != nil && kc.Reason() != "":
+		reason = kc.Reason()
+	case err != nil && strings.Contains(err.Error(), "pingresp not received"):
+		reason = reasonPingTimeout
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		reason = reasonWriteTimeout
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		reason = reasonClosed
+	}
+	l.log.Warn("mqtt connection lost", "reason", reason, "err", err)
+	select {
+	case l.lost <- reason:
+	default:
+	}
+}
+
+// closeConn drops the current connection (paho then reports it lost).
+func (l *Link) closeConn(reason string) {
+	l.connMu.Lock()
+	kc := l.conn
+	l.connMu.Unlock()
+	if kc != nil {
+		kc.dead(reason)
+	}
+}
+
+// onConnect is paho's on-connect handler (paho runs it on its own
+// goroutine): subscriptions, availability, state and discovery.
+func (l *Link) onConnect(c mqtt.Client) {
+	subs := map[string]byte{l.topics.cmd: 1}
+	if l.cfg.MQTT.HomeAssistant {
+		subs[haStatusTopic] = 1
+		subs[l.topics.haLockSet] = 1
+	}
+	st := c.SubscribeMultiple(subs, l.onMessage)
+	c.Publish(l.topics.availability, 1, true, "online")
+	kick(l.stateKick)
+	if l.cfg.MQTT.HomeAssistant {
+		kick(l.haKick)
+	}
+	if !st.WaitTimeout(l.connectTimeout()) || st.Error() != nil {
+		l.log.Error("mqtt subscribe failed; reconnecting", "err", st.Error())
+		l.closeConn("subscribe_failed")
+		return
+	}
+	for topic, code := range st.(*mqtt.SubscribeToken).Result() {
+		if code == 0x80 {
+			l.log.Error("mqtt broker refused subscription; commands will not work", "topic", topic)
+			l.setHealth(false, "subscription to "+topic+" refused")
+		}
+	}
+}
+
+// onMessage is the subscription handler. It never blocks: messages are
+// queued for commandLoop (dropped with a warning when 64 are waiting).
+func (l *Link) onMessage(_ mqtt.Client, msg mqtt.Message) {
+	if msg.Topic() == haStatusTopic {
+		if string(msg.Payload()) == "online" {
+			kick(l.haKick)
+		}
+		return
+	}
+	select {
+	case l.cmds <- msg:
+	default:
+		l.m.commands.WithLabelValues("unknown", "dropped").Inc()
+		l.log.Warn("mqtt command dropped: too many waiting", "topic", msg.Topic())
+	}
+}
+
+func kick(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// shutdown publishes the retained "offline" (a graceful disconnect sends no
+// will) and disconnects.
+func (l *Link) shutdown() {
+	if l.client.IsConnectionOpen() {
+		t := l.client.Publish(l.topics.availability, 1, true, "offline")
+		if !t.WaitTimeout(2*time.Second) || t.Error() != nil {
+			l.log.Warn("mqtt could not publish offline before disconnecting", "err", t.Error())
+		}
+		l.client.Disconnect(500)
+	}
+	l.setDown(reasonShutdown)
+	l.setHealth(false, "stopped")
+	l.log.Info("mqtt disconnected")
+}
+
+// statePayload is the JSON of P/state.
+type statePayload struct {
+	Door          string    `json:"door"`
+	Contact       string    `json:"contact"`
+	People        int       `json:"people"`
+	Link          linkState `json:"link"`
+	Version       string    `json:"version"`
+	TS            string    `json:"ts"`
+	UnlockedUntil string    `json:"unlocked_until,omitempty"`
+	ForcedOpen    bool      `json:"forced_open"`
+	HeldOpen      bool      `json:"held_open"`
+	Health        string    `json:"health,omitempty"`
+}
+
+type linkState struct {
+	Connected bool   `json:"connected"`
+	Since     string `json:"since"`
+	Connects  int64  `json:"connects"`
+	Keepalive int    `json:"keepalive"`
+}
+
+func (l *Link) statePayload(ctx context.Context, st door.State) []byte {
+	people := 0
+	if ps, err := l.db.People(ctx); err == nil {
+		people = len(ps)
+	} else {
+		l.log.Warn("mqtt state: counting people", "err", err)
+	}
+	s := l.Status()
+	p := statePayload{
+		Door: st.DoorState(), Contact: st.Contact, People: people,
+		Link:    linkState{Connected: s.Connected, Since: s.Since.UTC().Format(time.RFC3339), Connects: s.Connects, Keepalive: l.cfg.MQTT.KeepaliveSeconds},
+		Version: l.version.Load().(string), TS: time.Now().UTC().Format(time.RFC3339),
+		ForcedOpen: st.ForcedOpen, HeldOpen: st.HeldOpen,
+	}
+	if p.Contact == "" {
+		p.Contact = door.ContactUnknown
+	}
+	if !st.UnlockedUntil.IsZero() {
+		p.UnlockedUntil = st.UnlockedUntil.UTC().Format(time.RFC3339)
+	}
+	if l.health != nil {
+		p.Health = l.health.Report().Status
+	}
+	b, _ := json.Marshal(p)
+	return b
+}
+
+// stateLoop publishes P/state on every door change, on every connect and
+// when the number of people changes.
+func (l *Link) stateLoop(ctx context.Context) {
+	ch, cancel := l.door.Subscribe()
+	defer cancel()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	var rev int64 = -1
+	publish := func(st door.State) {
+		if !l.isUp() {
+			return // published again on connect
+		}
+		l.client.Publish(l.topics.state, 1, true, l.statePayload(ctx, st))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case st, ok := <-ch:
+			if !ok {
+				ch = nil
+				continue
+			}
+			publish(st)
+		case <-l.stateKick:
+			publish(l.door.State())
+		case <-tick.C:
+			if r, err := l.db.LibraryRevision(ctx); err == nil && r != rev {
+				if rev != -1 {
+					publish(l.door.State())
+				}
+				rev = r
+			}
+		}
+	}
+}
