@@ -107,7 +107,8 @@ type Controller struct {
 	unlockFor, heldOpen   time.Duration
 	debounce, edgeTimeout time.Duration
 
-	fatal chan error // relay failures outside Run's goroutine; cap 1
+	fatal chan error    // relay failures outside Run's goroutine; cap 1
+	done  chan struct{} // closed by shutdown: Run returns
 
 	mu          sync.Mutex
 	closed      bool
@@ -160,6 +161,7 @@ func newController(cfg config.Door, relay gpio.PinOut, contact, exit gpio.PinIn,
 		debounce:    time.Duration(cfg.DebounceMS) * time.Millisecond,
 		edgeTimeout: 250 * time.Millisecond,
 		fatal:       make(chan error, 1),
+		done:        make(chan struct{}),
 		subs:        map[chan State]struct{}{},
 	}
 	if cfg.RelayActiveLow {
@@ -405,8 +407,8 @@ func (c *Controller) recordLocked(kind, typ, source string, at time.Time, detail
 	c.rec.add(facedb.Record{Kind: kind, TS: at, Type: typ, Source: source, Detail: detail})
 }
 
-// Run configures the inputs, watches them until ctx is cancelled and raises
-// the alarms. It returns nil when ctx is cancelled and an error when an
+// Run configures the inputs, watches them until ctx is cancelled (or Close
+// is called) and raises the alarms. It returns nil then, and an error when an
 // input cannot be configured or the relay cannot be written. The relay is
 // released when Run returns, on every path; after that the controller
 // refuses to unlock.
@@ -463,6 +465,7 @@ func (c *Controller) Run(ctx context.Context) (err error) {
 	}
 	select {
 	case <-ctx.Done():
+	case <-c.done: // Close
 	case err = <-c.fatal:
 	}
 	stop()
@@ -484,7 +487,7 @@ func (c *Controller) watch(ctx context.Context, in *input) {
 func (c *Controller) edge(in *input) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	in.edgeCount.Add(1)
+	defer in.edgeCount.Add(1) // after the timer is armed, still under mu (tests wait on it)
 	if c.closed {
 		return
 	}
@@ -516,7 +519,7 @@ func (c *Controller) settle(in *input, gen uint64) {
 // settleLocked reads in after its level has been quiet for the debounce
 // period and acts on a change.
 func (c *Controller) settleLocked(in *input) {
-	defer in.settled.Add(1)
+	defer in.settled.Add(1) // after the effects (tests wait on it)
 	on := in.pin.Read() == in.active
 	if in.known && on == in.on {
 		return // bounced back to where it was
@@ -609,6 +612,7 @@ func (c *Controller) shutdown(reason string) {
 	}
 	_ = c.releaseLocked(reason)
 	c.closed = true
+	close(c.done)
 	c.heldGen++
 	if c.heldTimer != nil {
 		c.heldTimer.Stop()

@@ -72,10 +72,7 @@ func Release(cfg config.Door) error {
 		if err != nil {
 			return err
 		}
-		level := gpio.Low
-		if cfg.RelayActiveLow {
-			level = gpio.High
-		}
+		level := releasedLevel(cfg)
 		if err := p.Out(level); err != nil {
 			return fmt.Errorf("%w: door.relay_pin %s: set %s: %w", ErrRelay, cfg.RelayPin, level, err)
 		}
@@ -83,6 +80,14 @@ func Release(cfg config.Door) error {
 	default:
 		return fmt.Errorf("door: door.gpio = %q is not one of sim, periph", cfg.GPIO)
 	}
+}
+
+// releasedLevel is the relay level of a locked door.
+func releasedLevel(cfg config.Door) gpio.Level {
+	if cfg.RelayActiveLow {
+		return gpio.High
+	}
+	return gpio.Low
 }
 
 var hostInitOnce = sync.OnceValues(func() (*driverreg.State, error) { return host.Init() })
@@ -103,6 +108,10 @@ func periphPins(cfg config.Door) (relay gpio.PinOut, contact, exit gpio.PinIn, e
 		return nil, nil, nil, err
 	}
 	relay = r
+	// Fail-secure first: the relay is released even if an input is wrong.
+	if err := r.Out(releasedLevel(cfg)); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: door.relay_pin %s: set %s: %w", ErrRelay, cfg.RelayPin, releasedLevel(cfg), err)
+	}
 	if cfg.ContactPin != "" {
 		p, err := lookupPin("door.contact_pin", cfg.ContactPin)
 		if err != nil {
@@ -146,12 +155,12 @@ func lookupPin(key, name string) (gpio.PinIO, error) {
 
 // simPins are the gpiotest pins of gpio = "sim".
 type simPins struct {
-	relay       *gpiotest.Pin
-	contact     *gpiotest.Pin // nil without contact_pin
-	exit        *gpiotest.Pin // nil without exit_pin
-	openLevel   gpio.Level
-	pressLevel  gpio.Level
-	pressFor    time.Duration
+	relay      *gpiotest.Pin
+	contact    *gpiotest.Pin // nil without contact_pin
+	exit       *gpiotest.Pin // nil without exit_pin
+	openLevel  gpio.Level
+	pressLevel gpio.Level
+	pressFor   time.Duration
 }
 
 func newSimPins(cfg config.Door) *simPins {
