@@ -1,0 +1,671 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/camera"
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/vision"
+)
+
+// Door is what the loop needs from the door controller (*door.Controller).
+type Door interface {
+	Unlock(ctx context.Context, d time.Duration, source, actor string) error
+}
+
+// Store is what the loop needs from the database (*facedb.DB).
+type Store interface {
+	Record(ctx context.Context, r facedb.Record) (facedb.Record, error)
+	People(ctx context.Context) ([]facedb.Person, error)
+	Templates(ctx context.Context, model string) ([]facedb.Template, error)
+	LibraryRevision(ctx context.Context) (int64, error)
+}
+
+// Health receives the camera's health (*health.Tracker).
+type Health interface {
+	Set(component string, ok bool, detail string)
+}
+
+// Analyzer finds and embeds faces (*vision.Pipeline).
+type Analyzer interface {
+	Analyze(img gocv.Mat) ([]vision.Analysis, error)
+	ModelID() string
+}
+
+// Record types and sources written by the loop (CONTRACT.md names).
+const (
+	TypeCameraLost  = "camera_lost"
+	TypeStorageLow  = "storage_low"
+	TypeUnknownFace = "unknown_face"
+	SourceFace      = "face"
+	SourceCamera    = "camera"
+	SourceSystem    = "system"
+	HealthComponent = "camera"
+)
+
+// Stats counts what the loop has done since it started.
+type Stats struct {
+	Captured  int64 // frames delivered by the source
+	Processed int64 // frames analysed
+	Dropped   int64 // frames replaced by a newer one before they were analysed
+	BadFrames int64 // frames the source could not decode
+	Faces     int64 // frames with a usable face
+	Decisions int64 // events and alarms raised by faces
+	Outages   int64 // camera_lost alarms
+}
+
+// Loop runs the camera-to-decision loop. Create it with New, run it with Run.
+type Loop struct {
+	cfg      config.Config
+	vision   Analyzer
+	db       Store
+	door     Door
+	health   Health
+	log      *slog.Logger
+	decider  *Decider
+	gallery  *vision.Gallery
+	snaps    Snapshots
+	unlock   time.Duration
+	stall    time.Duration
+	openSrc  func(ctx context.Context) (camera.Source, error)
+	prunePer time.Duration
+
+	people  map[int64]facedb.Person // for validity checks; owned by the processing goroutine
+	rev     int64
+	loaded  bool
+	reload  chan struct{}
+	running atomic.Bool
+
+	// newest captured frame, not yet processed
+	slotMu   sync.Mutex
+	slot     gocv.Mat
+	slotAt   time.Time
+	slotFull bool
+	ready    chan struct{}
+
+	// camera state, shared by the capture goroutine and the watchdog
+	camMu     sync.Mutex
+	outage    bool
+	outageAt  time.Time
+	lastFrame time.Time
+	ended     bool
+
+	storageLow bool
+
+	jpegMu sync.Mutex
+	jpeg   []byte
+	jpegAt time.Time
+
+	stats struct {
+		captured, processed, dropped, bad, faces, decisions, outages atomic.Int64
+	}
+	fps fpsMeter
+}
+
+// New builds a loop. db and p are required; d may be nil (no door: grants
+// are recorded but nothing is unlocked) and h may be nil.
+func New(cfg config.Config, p Analyzer, db Store, d Door, h Health, log *slog.Logger) (*Loop, error) {
+	if p == nil || db == nil {
+		return nil, errors.New("access: a vision pipeline and a database are required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("access: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Loop{
+		cfg: cfg, vision: p, db: db, door: d, health: h, log: log.With("component", "access"),
+		decider: NewDecider(PolicyFrom(cfg)),
+		gallery: vision.NewGallery(p.ModelID()),
+		snaps: Snapshots{
+			Dir:      cfg.SnapshotDir(),
+			MaxAge:   seconds(cfg.Access.SnapshotMaxAgeDays * 86400),
+			MaxBytes: int64(cfg.Access.SnapshotMaxMB * (1 << 20)),
+		},
+		unlock:   seconds(cfg.Door.UnlockSeconds),
+		stall:    seconds(cfg.Camera.StallSeconds),
+		prunePer: time.Minute,
+		people:   map[int64]facedb.Person{},
+		reload:   make(chan struct{}, 1),
+		ready:    make(chan struct{}, 1),
+	}
+	l.openSrc = func(ctx context.Context) (camera.Source, error) { return camera.Open(ctx, cfg.Camera) }
+	return l, nil
+}
+
+// Stats returns the counters.
+func (l *Loop) Stats() Stats {
+	return Stats{
+		Captured: l.stats.captured.Load(), Processed: l.stats.processed.Load(), Dropped: l.stats.dropped.Load(),
+		BadFrames: l.stats.bad.Load(), Faces: l.stats.faces.Load(), Decisions: l.stats.decisions.Load(),
+		Outages: l.stats.outages.Load(),
+	}
+}
+
+// LatestJPEG returns the newest annotated frame (nil before the first) and
+// when it was captured. The slice must not be modified.
+func (l *Loop) LatestJPEG() ([]byte, time.Time) {
+	l.jpegMu.Lock()
+	defer l.jpegMu.Unlock()
+	return l.jpeg, l.jpegAt
+}
+
+// ReloadGallery asks the loop to reload the face library before the next
+// frame (after an enrolment). The loop also notices library changes made by
+// other processes through the library revision.
+func (l *Loop) ReloadGallery() {
+	select {
+	case l.reload <- struct{}{}:
+	default:
+	}
+}
+
+// Run captures and decides until ctx is cancelled; it returns nil then. A
+// lost camera, a bad frame or a failing database never ends it. It cannot be
+// run twice at the same time.
+func (l *Loop) Run(ctx context.Context) error {
+	if !l.running.CompareAndSwap(false, true) {
+		return errors.New("access: loop already running")
+	}
+	defer l.running.Store(false)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if err := l.loadGallery(ctx); err != nil {
+		l.log.Error("access: loading the face library failed; retrying", "err", err)
+	}
+	l.setHealth(false, "starting")
+
+	captureDone := make(chan struct{})
+	go func() {
+		defer close(captureDone)
+		l.capture(ctx)
+	}()
+	maintDone := make(chan struct{})
+	go func() {
+		defer close(maintDone)
+		l.maintain(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-maintDone
+		// V4L2/GStreamer reads block inside OpenCV; do not let one hold up shutdown.
+		select {
+		case <-captureDone:
+		case <-time.After(2 * time.Second):
+			l.log.Warn("access: camera read still blocked at shutdown; leaving it")
+		}
+		l.slotMu.Lock()
+		if l.slotFull {
+			l.slot.Close()
+			l.slotFull = false
+		}
+		l.slotMu.Unlock()
+	}()
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.reload:
+			if err := l.loadGallery(ctx); err != nil && ctx.Err() == nil {
+				l.log.Error("access: reloading the face library failed", "err", err)
+			}
+		case <-tick.C:
+			l.pollLibrary(ctx)
+			l.watchdog(ctx, time.Now())
+		case <-l.ready:
+			m, at, ok := l.take()
+			if !ok {
+				continue
+			}
+			l.safeProcess(ctx, m, at)
+			m.Close()
+		}
+	}
+}
+
+// offer stores the newest frame, dropping an unprocessed older one.
+func (l *Loop) offer(m gocv.Mat, at time.Time) {
+	l.slotMu.Lock()
+	if l.slotFull {
+		l.slot.Close()
+		l.stats.dropped.Add(1)
+	}
+	l.slot, l.slotAt, l.slotFull = m, at, true
+	l.slotMu.Unlock()
+	select {
+	case l.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Loop) take() (gocv.Mat, time.Time, bool) {
+	l.slotMu.Lock()
+	defer l.slotMu.Unlock()
+	if !l.slotFull {
+		return gocv.Mat{}, time.Time{}, false
+	}
+	l.slotFull = false
+	return l.slot, l.slotAt, true
+}
+
+// capture opens the source and feeds frames into the slot, reopening with
+// back-off after errors and stalls.
+func (l *Loop) capture(ctx context.Context) {
+	const minBackoff = 250 * time.Millisecond
+	maxBackoff := max(seconds(l.cfg.Camera.ReopenMaxSeconds), minBackoff)
+	backoff := minBackoff
+	readTimeout := l.stall
+	if iv := seconds(2 / l.cfg.Camera.FPS); iv > readTimeout {
+		readTimeout = iv // a slow playlist is not a stalled camera
+	}
+	for ctx.Err() == nil {
+		src, err := l.openSrc(ctx)
+		if err != nil {
+			l.lost(ctx, err)
+		} else {
+			l.log.Info("access: camera opened", "source", l.cfg.Camera.Source)
+			err = l.readAll(ctx, src, readTimeout, &backoff, minBackoff)
+			src.Close()
+			if errors.Is(err, camera.ErrEnd) {
+				l.camMu.Lock()
+				l.ended = true
+				l.camMu.Unlock()
+				l.log.Info("access: camera source ended (loop = false)", "source", l.cfg.Camera.Source)
+				l.setHealth(false, "source ended")
+				<-ctx.Done()
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			l.lost(ctx, err)
+		}
+		l.log.Debug("access: reopening camera", "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+func (l *Loop) readAll(ctx context.Context, src camera.Source, timeout time.Duration, backoff *time.Duration, minBackoff time.Duration) error {
+	lastGood := time.Now()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		m, err := src.Read(rctx)
+		cancel()
+		now := time.Now()
+		switch {
+		case err == nil:
+			lastGood = now
+			*backoff = minBackoff
+			l.stats.captured.Add(1)
+			l.gotFrame(now)
+			l.offer(m, now)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, camera.ErrBadFrame):
+			l.stats.bad.Add(1)
+			l.log.Debug("access: skipping bad frame", "err", err)
+			if now.Sub(lastGood) > timeout {
+				return fmt.Errorf("access: camera delivers only bad frames: %w", err)
+			}
+		case errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("access: camera delivered no frame for %v", timeout.Round(time.Millisecond))
+		default:
+			return err
+		}
+	}
+}
+
+// gotFrame ends an outage.
+func (l *Loop) gotFrame(now time.Time) {
+	l.camMu.Lock()
+	was, since := l.outage, l.outageAt
+	l.outage, l.lastFrame, l.ended = false, now, false
+	l.camMu.Unlock()
+	if was {
+		l.log.Info("access: camera recovered", "source", l.cfg.Camera.Source, "after", now.Sub(since).Round(time.Millisecond))
+		l.setHealth(true, "recovered")
+	}
+}
+
+// lost raises camera_lost once per outage.
+func (l *Loop) lost(ctx context.Context, cause error) {
+	if ctx.Err() != nil {
+		return
+	}
+	l.camMu.Lock()
+	first := !l.outage
+	if first {
+		l.outage, l.outageAt = true, time.Now()
+	}
+	l.camMu.Unlock()
+	l.setHealth(false, "lost: "+cause.Error())
+	if !first {
+		l.log.Debug("access: camera still lost", "err", cause)
+		return
+	}
+	l.stats.outages.Add(1)
+	l.log.Warn("access: camera lost", "source", l.cfg.Camera.Source, "err", cause)
+	l.record(ctx, facedb.Record{Kind: "alarm", Type: TypeCameraLost, Source: SourceCamera, Reason: cause.Error(),
+		Detail: map[string]any{"source": l.cfg.Camera.Source}})
+}
+
+// watchdog publishes camera health and catches a read blocked inside OpenCV.
+func (l *Loop) watchdog(ctx context.Context, now time.Time) {
+	l.camMu.Lock()
+	outage, ended, last := l.outage, l.ended, l.lastFrame
+	l.camMu.Unlock()
+	if outage || ended {
+		return
+	}
+	if last.IsZero() {
+		return
+	}
+	age := now.Sub(last)
+	limit := max(l.stall, seconds(2/l.cfg.Camera.FPS)) + time.Second
+	if age > limit {
+		l.lost(ctx, fmt.Errorf("access: no frame for %v", age.Round(time.Millisecond)))
+		return
+	}
+	l.setHealth(true, fmt.Sprintf("%.1f fps processed, last frame %.1fs ago", l.fps.rate(now), age.Seconds()))
+}
+
+func (l *Loop) setHealth(ok bool, detail string) {
+	if l.health != nil {
+		l.health.Set(HealthComponent, ok, detail)
+	}
+}
+
+// pollLibrary reloads the gallery when the library revision changed.
+func (l *Loop) pollLibrary(ctx context.Context) {
+	rev, err := l.db.LibraryRevision(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			l.log.Warn("access: reading the library revision failed", "err", err)
+		}
+		return
+	}
+	if l.loaded && rev == l.rev {
+		return
+	}
+	if err := l.loadGallery(ctx); err != nil && ctx.Err() == nil {
+		l.log.Error("access: reloading the face library failed", "err", err)
+	}
+}
+
+func (l *Loop) loadGallery(ctx context.Context) error {
+	rev, err := l.db.LibraryRevision(ctx)
+	if err != nil {
+		return err
+	}
+	people, err := l.db.People(ctx)
+	if err != nil {
+		return err
+	}
+	ts, err := l.db.Templates(ctx, l.vision.ModelID())
+	if err != nil {
+		return err
+	}
+	byID := make(map[int64]facedb.Person, len(people))
+	for _, p := range people {
+		byID[p.ID] = p
+	}
+	entries := make([]vision.Entry, 0, len(ts))
+	for _, t := range ts {
+		p, ok := byID[t.PersonID]
+		if !ok || t.Model != l.vision.ModelID() {
+			continue
+		}
+		entries = append(entries, vision.Entry{PersonID: p.ID, Name: p.Name, Enabled: p.Enabled, Embedding: t.Embedding})
+	}
+	l.gallery.Replace(entries)
+	l.people, l.rev, l.loaded = byID, rev, true
+	l.log.Info("access: face library loaded", "people", len(people), "templates", len(entries), "model", l.vision.ModelID())
+	return nil
+}
+
+// safeProcess keeps a panic in one frame from ending the loop.
+func (l *Loop) safeProcess(ctx context.Context, m gocv.Mat, at time.Time) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.log.Error("access: panic while processing a frame", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	l.process(ctx, m, at)
+}
+
+var (
+	colGrant   = color.RGBA{0, 200, 0, 0}
+	colDeny    = color.RGBA{0, 0, 230, 0}
+	colUnknown = color.RGBA{0, 200, 255, 0}
+	colOther   = color.RGBA{160, 160, 160, 0}
+)
+
+// process analyses one frame (which it annotates in place), runs the
+// decider, and acts on a decision.
+func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
+	l.stats.processed.Add(1)
+	l.fps.add(at)
+	as, err := l.vision.Analyze(m)
+	if err != nil {
+		l.log.Debug("access: frame not analysed", "err", err)
+	}
+	o := Observation{Time: at}
+	best := -1
+	for i, a := range as {
+		if a.Embedding != nil {
+			best = i
+			break
+		}
+	}
+	if best >= 0 {
+		mt := l.gallery.MatchAny(as[best].Embedding)
+		o.Face = true
+		o.PersonID, o.Name, o.Score, o.SecondScore = mt.PersonID, mt.Name, float64(mt.Score), float64(mt.SecondScore)
+		o.Active, o.DenyReason = l.active(mt, at)
+		l.stats.faces.Add(1)
+	}
+	dec, decided := l.decider.Observe(o)
+
+	// annotate
+	pol := l.decider.Policy()
+	for i, a := range as {
+		col, label := colOther, a.Quality.Reason
+		if i == best {
+			switch {
+			case pol.Wins(o) && o.Active:
+				col, label = colGrant, fmt.Sprintf("%s %.2f", o.Name, o.Score)
+			case pol.Wins(o):
+				col, label = colDeny, fmt.Sprintf("%s %.2f %s", o.Name, o.Score, o.DenyReason)
+			case pol.Unknown(o):
+				col, label = colUnknown, fmt.Sprintf("unknown %.2f", o.Score)
+			default:
+				col, label = colUnknown, fmt.Sprintf("unsure %s %.2f", o.Name, o.Score)
+			}
+		}
+		thick := max(2, m.Cols()/320)
+		gocv.Rectangle(&m, a.Face.Box, col, thick)
+		y := a.Face.Box.Min.Y - 6
+		if y < 16 {
+			y = a.Face.Box.Max.Y + 18
+		}
+		gocv.PutText(&m, label, image.Pt(a.Face.Box.Min.X, y), gocv.FontHersheySimplex, 0.5*float64(thick)/2, col, thick/2+1)
+	}
+	if decided {
+		gocv.PutText(&m, dec.Verdict.String()+" "+dec.Name, image.Pt(10, 30), gocv.FontHersheySimplex, 0.8, colGrant, 2)
+	}
+	jpeg := encodeJPEG(m)
+	if jpeg != nil {
+		l.jpegMu.Lock()
+		l.jpeg, l.jpegAt = jpeg, at
+		l.jpegMu.Unlock()
+	}
+	if decided {
+		l.stats.decisions.Add(1)
+		l.act(ctx, dec, jpeg)
+	}
+}
+
+// active tells whether the matched person may enter at t.
+func (l *Loop) active(mt vision.Match, t time.Time) (bool, string) {
+	p, ok := l.people[mt.PersonID]
+	if !ok {
+		if mt.Enabled {
+			return true, ""
+		}
+		return false, "disabled"
+	}
+	switch {
+	case !p.Enabled:
+		return false, "disabled"
+	case !p.ValidFrom.IsZero() && t.Before(p.ValidFrom):
+		return false, "not_yet_valid"
+	case !p.ValidUntil.IsZero() && !t.Before(p.ValidUntil):
+		return false, "expired"
+	case !p.ActiveAt(t):
+		return false, "inactive"
+	}
+	return true, ""
+}
+
+// act unlocks the door for a grant and records the decision with its snapshot.
+func (l *Loop) act(ctx context.Context, dec Decision, jpeg []byte) {
+	r := facedb.Record{Kind: "event", TS: dec.Time, Type: dec.Verdict.String(), PersonID: dec.PersonID, Name: dec.Name,
+		Score: dec.Score, Reason: dec.Reason, Source: SourceFace, Detail: map[string]any{"frames": dec.Frames}}
+	switch dec.Verdict {
+	case Granted:
+		if l.door != nil {
+			if err := l.door.Unlock(ctx, l.unlock, SourceFace, dec.Name); err != nil {
+				l.log.Error("access: unlocking the door failed", "person", dec.Name, "err", err)
+				r.Detail["unlock_error"] = err.Error()
+			}
+		}
+		l.log.Info("access: granted", "person", dec.Name, "id", dec.PersonID, "score", fmt.Sprintf("%.3f", dec.Score))
+	case Denied:
+		l.log.Info("access: denied", "person", dec.Name, "id", dec.PersonID, "reason", dec.Reason)
+	case Stranger:
+		r.Kind, r.Type = "alarm", TypeUnknownFace
+		l.log.Info("access: unknown face", "best_score", fmt.Sprintf("%.3f", dec.Score))
+	}
+	if jpeg != nil {
+		path, err := l.snaps.Save(jpeg, dec.Time)
+		if err != nil {
+			// a full disk must not lose the event: record it without a snapshot
+			l.log.Error("access: snapshot not saved; recording the event without it", "err", err)
+			r.Detail["snapshot_error"] = err.Error()
+		} else {
+			r.Snapshot = path
+		}
+	}
+	l.record(ctx, r)
+}
+
+func (l *Loop) record(ctx context.Context, r facedb.Record) {
+	if _, err := l.db.Record(ctx, r); err != nil && ctx.Err() == nil {
+		l.log.Error("access: recording failed", "type", r.Type, "err", err)
+	}
+}
+
+// maintain prunes snapshots and watches free disk space.
+func (l *Loop) maintain(ctx context.Context) {
+	t := time.NewTicker(l.prunePer)
+	defer t.Stop()
+	for {
+		l.housekeep(ctx, time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (l *Loop) housekeep(ctx context.Context, now time.Time) {
+	res, err := l.snaps.Prune(now)
+	if err != nil {
+		l.log.Warn("access: pruning snapshots", "err", err)
+	}
+	if res.Removed > 0 {
+		l.log.Info("access: pruned snapshots", "removed", res.Removed, "freed_mb", float64(res.RemovedBytes)/(1<<20),
+			"kept", res.Files, "kept_mb", float64(res.Bytes)/(1<<20))
+	}
+	free, err := FreeBytes(l.snaps.Dir)
+	if err != nil {
+		l.log.Warn("access: checking free space", "err", err)
+		return
+	}
+	limit := uint64(l.cfg.Access.StorageLowMB * (1 << 20))
+	low := free < limit
+	if low && !l.storageLow {
+		l.log.Warn("access: storage low", "free_mb", free>>20, "limit_mb", l.cfg.Access.StorageLowMB)
+		l.record(ctx, facedb.Record{Kind: "alarm", Type: TypeStorageLow, Source: SourceSystem,
+			Reason: fmt.Sprintf("%d MB free under %s, limit %.0f MB", free>>20, l.snaps.Dir, l.cfg.Access.StorageLowMB),
+			Detail: map[string]any{"free_mb": free >> 20, "path": l.snaps.Dir}})
+	} else if !low && l.storageLow {
+		l.log.Info("access: storage no longer low", "free_mb", free>>20)
+	}
+	l.storageLow = low
+}
+
+func encodeJPEG(m gocv.Mat) []byte {
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, m, []int{gocv.IMWriteJpegQuality, 85})
+	if err != nil {
+		return nil
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...)
+}
+
+// fpsMeter measures the processed frame rate over the last few seconds.
+type fpsMeter struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (f *fpsMeter) add(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.times = append(f.times, t)
+	if len(f.times) > 256 {
+		f.times = append(f.times[:0], f.times[len(f.times)-128:]...)
+	}
+}
+
+func (f *fpsMeter) rate(now time.Time) float64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	const span = 5 * time.Second
+	n := 0
+	var first time.Time
+	for i := len(f.times) - 1; i >= 0 && now.Sub(f.times[i]) <= span; i-- {
+		n++
+		first = f.times[i]
+	}
+	if n < 2 {
+		return 0
+	}
+	return float64(n-1) / now.Sub(first).Seconds()
+}

@@ -1,0 +1,460 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/door"
+	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/health"
+	"github.com/facegate/facegate/internal/testenv"
+	"github.com/facegate/facegate/vision"
+)
+
+func matCheck(t testing.TB) {
+	t.Helper()
+	start := gocv.MatProfile.Count()
+	t.Cleanup(func() {
+		if n := gocv.MatProfile.Count(); n != start {
+			t.Errorf("Mat leak: %d Mats open at the start, %d at the end", start, n)
+		}
+	})
+}
+
+// The shared pipeline: loading the models once keeps the tests fast.
+var (
+	pipeOnce sync.Once
+	pipe     *vision.Pipeline
+	pipeErr  error
+)
+
+func pipeline(t testing.TB) *vision.Pipeline {
+	t.Helper()
+	pipeOnce.Do(func() {
+		cfg := config.Default()
+		pipe, pipeErr = vision.Open(vision.OptionsFrom(cfg.Recognition, testenv.ModelsDir(t)))
+	})
+	if pipeErr != nil {
+		t.Fatal(pipeErr)
+	}
+	return pipe
+}
+
+type fixture struct {
+	cfg    config.Config
+	db     *facedb.DB
+	door   *door.Controller
+	health *health.Tracker
+	loop   *Loop
+	people map[string]int64
+}
+
+func testLog(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// newFixture opens a real database in a temp dir, enrols people (name ->
+// images of ../shared/faces "folder/file"), a simulated door and the loop.
+func newFixture(t testing.TB, edit func(*config.Config), enrol map[string][]string) *fixture {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.ModelsDir = testenv.ModelsDir(t)
+	cfg.Camera.Source = "dir:" + t.TempDir()
+	if edit != nil {
+		edit(&cfg)
+	}
+	ctx := context.Background()
+	db, err := facedb.Open(ctx, cfg.DBPath(), cfg.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p := pipeline(t)
+	f := &fixture{cfg: cfg, db: db, health: health.New(), people: map[string]int64{}}
+	for name, imgs := range enrol {
+		var ts []facedb.Template
+		for _, img := range imgs {
+			folder, file, _ := strings.Cut(img, "/")
+			m, err := vision.ReadImage(testenv.Face(t, folder, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, thumb, err := p.Enrol(m)
+			m.Close()
+			if err != nil {
+				t.Fatalf("enrol %s: %v", img, err)
+			}
+			ts = append(ts, facedb.Template{Model: p.ModelID(), Embedding: a.Embedding, Quality: a.Quality.Sharpness, Thumbnail: thumb})
+		}
+		person, err := db.AddPerson(ctx, name, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.people[name] = person.ID
+	}
+	f.door, err = door.Open(cfg.Door, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.door.Close() })
+	f.loop, err = New(cfg, p, db, f.door, f.health, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.loop.loadGallery(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// feed processes images as frames at the given rate, in simulated time.
+func (f *fixture) feed(t testing.TB, start time.Time, fps float64, frames int, imgs []string) {
+	t.Helper()
+	mats := make([]gocv.Mat, len(imgs))
+	for i, img := range imgs {
+		folder, file, _ := strings.Cut(img, "/")
+		m, err := vision.ReadImage(testenv.Face(t, folder, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mats[i] = m
+	}
+	defer func() {
+		for _, m := range mats {
+			m.Close()
+		}
+	}()
+	for i := range frames {
+		m := mats[i%len(mats)].Clone() // process annotates the frame in place
+		f.loop.process(context.Background(), m, start.Add(time.Duration(float64(i)/fps*float64(time.Second))))
+		m.Close()
+	}
+}
+
+func (f *fixture) events(t testing.TB, typ string) []facedb.Record {
+	t.Helper()
+	rs, err := f.db.Events(context.Background(), facedb.EventFilter{Limit: 1000, Type: typ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// faceUnlocks closes the door (flushing its journal) and counts the relay
+// unlocks the loop caused.
+func (f *fixture) faceUnlocks(t testing.TB) int {
+	t.Helper()
+	f.door.Close()
+	log, err := f.db.AuditLog(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range log {
+		if e.Action == "unlock" && strings.Contains(e.Detail, "source=face") && e.OK {
+			n++
+		}
+	}
+	return n
+}
+
+var (
+	df01Enrol = []string{"df01/img1.jpg", "df01/img2.jpg", "df01/img4.jpg", "df01/img5.jpg"}
+	df01Probe = []string{"df01/img6.jpg", "df01/img7.jpg", "df01/img10.jpg", "df01/img11.jpg"} // not enrolled
+	df02Enrol = []string{"df02/img8.jpg", "df02/img9.jpg", "df02/img47.jpg"}
+	df02Probe = []string{"df02/img48.jpg", "df02/img49.jpg", "df02/img50.jpg", "df02/img51.jpg"}
+	strangers = []string{"df03/img16.jpg", "df03/img17.jpg", "df04/img29.jpg", "df04/img30.jpg", "df03/img59.jpg"}
+	noFaces   = []string{"_noface/apple.jpg", "_noface/building.jpg", "_noface/baboon.jpg", "_noface/home.jpg"}
+)
+
+func TestEnrolledPersonGrantedOncePerCooldown(t *testing.T) {
+	matCheck(t)
+	f := newFixture(t, func(c *config.Config) { c.Access.CooldownSeconds = 10 }, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
+	// Alice (images not used at enrolment) stands at the door for 25 s at 2 fps
+	f.feed(t, t0, 2, 50, df01Probe)
+	got := f.events(t, "access_granted")
+	if len(got) != 3 {
+		t.Fatalf("%d grants in 25 s with a 10 s cooldown, want 3: %+v", len(got), got)
+	}
+	for _, r := range got {
+		if r.PersonID != f.people["Alice"] || r.Name != "Alice" || r.Score < f.cfg.Recognition.Threshold || r.Source != "face" {
+			t.Errorf("grant %+v is not Alice's with a score above the threshold", r)
+		}
+		if st, err := os.Stat(r.Snapshot); err != nil || st.Size() == 0 {
+			t.Errorf("grant %s: snapshot %q: %v", r.ID, r.Snapshot, err)
+		} else if !strings.HasPrefix(r.Snapshot, f.cfg.SnapshotDir()) {
+			t.Errorf("snapshot %s is not under %s", r.Snapshot, f.cfg.SnapshotDir())
+		}
+	}
+	if gap := got[0].TS.Sub(got[1].TS); gap < 10*time.Second {
+		t.Errorf("grants %v apart, want at least the cooldown", gap)
+	}
+	if n := len(f.events(t, "unknown_face")) + len(f.events(t, "access_denied")); n != 0 {
+		t.Errorf("Alice also raised %d stranger alarms or denials", n)
+	}
+	if n := f.faceUnlocks(t); n != 3 {
+		t.Errorf("the relay was unlocked %d times by faces, want 3", n)
+	}
+	// the live view shows the last frame
+	b, at := f.loop.LatestJPEG()
+	m, err := vision.DecodeImage(b)
+	if err != nil || at.IsZero() {
+		t.Fatalf("latest frame: %v (at %v)", err, at)
+	}
+	m.Close()
+}
+
+func TestStrangerNeverGrantedOneAlarmPerPeriod(t *testing.T) {
+	matCheck(t)
+	f := newFixture(t, func(c *config.Config) { c.Access.StrangerAlarmSeconds = 60 }, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
+	// strangers loiter for 100 s at 0.5 fps: alarms at ~4 s and ~64 s only
+	f.feed(t, t0, 0.5, 50, strangers)
+	if g := f.events(t, "access_granted"); len(g) != 0 {
+		t.Fatalf("a stranger was granted: %+v", g)
+	}
+	alarms := f.events(t, "unknown_face")
+	if len(alarms) != 2 {
+		t.Fatalf("%d unknown_face alarms in 100 s with a 60 s period, want 2", len(alarms))
+	}
+	for _, a := range alarms {
+		if a.Kind != "alarm" || a.Snapshot == "" {
+			t.Errorf("alarm %+v: want kind alarm with a snapshot", a)
+		}
+		if _, err := os.Stat(a.Snapshot); err != nil {
+			t.Error(err)
+		}
+	}
+	if n := f.faceUnlocks(t); n != 0 {
+		t.Errorf("strangers unlocked the door %d times", n)
+	}
+}
+
+func TestDisabledAndExpiredPeopleDenied(t *testing.T) {
+	matCheck(t)
+	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
+	ctx := context.Background()
+	if err := f.db.SetEnabled(ctx, f.people["Alice"], false); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.SetValidity(ctx, f.people["Bob"], time.Time{}, t0.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.loop.loadGallery(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.feed(t, t0, 4, 12, df01Probe)
+	f.feed(t, t0.Add(time.Minute), 4, 12, df02Probe)
+	if g := f.events(t, "access_granted"); len(g) != 0 {
+		t.Fatalf("granted: %+v", g)
+	}
+	denied := f.events(t, "access_denied")
+	got := map[string]string{}
+	for _, d := range denied {
+		got[d.Name] = d.Reason
+	}
+	if len(denied) != 2 || got["Alice"] != "disabled" || got["Bob"] != "expired" {
+		t.Fatalf("denials %v, want Alice disabled and Bob expired, once each", got)
+	}
+	if n := f.faceUnlocks(t); n != 0 {
+		t.Errorf("the door was unlocked %d times for denied people", n)
+	}
+}
+
+func TestEmptyScenesTriggerNothing(t *testing.T) {
+	matCheck(t)
+	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol})
+	f.feed(t, t0, 4, 20, noFaces)
+	if rs := f.events(t, ""); len(rs) != 0 {
+		t.Fatalf("frames without faces recorded %+v", rs)
+	}
+	if s := f.loop.Stats(); s.Faces != 0 || s.Processed != 20 {
+		t.Fatalf("stats %+v: want 20 frames processed, none with a face", s)
+	}
+}
+
+func TestFullDiskKeepsTheEvent(t *testing.T) {
+	matCheck(t)
+	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol})
+	// the snapshot folder cannot be created: a file is in its way
+	if err := os.WriteFile(f.cfg.SnapshotDir(), []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.feed(t, t0, 4, 4, df01Probe)
+	got := f.events(t, "access_granted")
+	if len(got) != 1 || got[0].Snapshot != "" || got[0].Detail["snapshot_error"] == nil {
+		t.Fatalf("events %+v: want one grant recorded without a snapshot, saying why", got)
+	}
+	if n := f.faceUnlocks(t); n != 1 {
+		t.Errorf("unlocks %d, want 1", n)
+	}
+}
+
+func TestLibraryChangesAreNoticed(t *testing.T) {
+	matCheck(t)
+	f := newFixture(t, nil, map[string][]string{"Bob": df02Enrol})
+	f.feed(t, t0, 4, 8, df01Probe)
+	if len(f.events(t, "access_granted")) != 0 {
+		t.Fatal("Alice was granted before being enrolled")
+	}
+	// enrol Alice behind the loop's back (another process, the web page)
+	ctx := context.Background()
+	p := pipeline(t)
+	var ts []facedb.Template
+	for _, img := range df01Enrol {
+		folder, file, _ := strings.Cut(img, "/")
+		m, _ := vision.ReadImage(testenv.Face(t, folder, file))
+		a, _, err := p.Enrol(m)
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, facedb.Template{Model: p.ModelID(), Embedding: a.Embedding})
+	}
+	if _, err := f.db.AddPerson(ctx, "Alice", ts); err != nil {
+		t.Fatal(err)
+	}
+	f.loop.pollLibrary(ctx)
+	f.feed(t, t0.Add(time.Minute), 4, 8, df01Probe)
+	if g := f.events(t, "access_granted"); len(g) != 1 || g[0].Name != "Alice" {
+		t.Fatalf("after enrolment: grants %+v, want one for Alice", g)
+	}
+}
+
+func TestNewestFrameWins(t *testing.T) {
+	matCheck(t)
+	l := &Loop{ready: make(chan struct{}, 1)}
+	for i := 1; i <= 5; i++ {
+		m := gocv.NewMatWithSize(i, i, gocv.MatTypeCV8UC3)
+		l.offer(m, t0.Add(time.Duration(i)*time.Second))
+	}
+	m, at, ok := l.take()
+	if !ok || m.Rows() != 5 || !at.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("took a %d-row frame from %v, want the newest (5 rows)", m.Rows(), at)
+	}
+	m.Close()
+	if _, _, ok := l.take(); ok {
+		t.Fatal("a second frame was queued")
+	}
+	if d := l.Stats().Dropped; d != 4 {
+		t.Fatalf("dropped %d, want 4", d)
+	}
+}
+
+// waitFor polls cond until it holds (the tests wait for real camera events).
+func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func linkPlaylist(t testing.TB, dir string, imgs []string, repeat int) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, img := range imgs {
+		folder, file, _ := strings.Cut(img, "/")
+		for range repeat {
+			n++
+			if err := os.Symlink(testenv.Face(t, folder, file), filepath.Join(dir, fmt.Sprintf("%04d_%s_%s", n, folder, file))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestRunGrantsAndSurvivesALostCamera(t *testing.T) {
+	matCheck(t)
+	frames := filepath.Join(t.TempDir(), "frames")
+	f := newFixture(t, func(c *config.Config) {
+		c.Camera.Source, c.Camera.FPS, c.Camera.Loop = "dir:"+frames, 20, true
+		c.Camera.StallSeconds, c.Camera.ReopenMaxSeconds = 0.5, 0.3
+		c.Access.CooldownSeconds = 3600
+	}, map[string][]string{"Alice": df01Enrol})
+	linkPlaylist(t, frames, df01Probe, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.loop.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, "a grant", 60*time.Second, func() bool { return len(f.events(t, "access_granted")) == 1 })
+	waitFor(t, "healthy camera", 10*time.Second, func() bool {
+		c := f.health.Report().Components["camera"]
+		return c.OK && strings.Contains(c.Detail, "fps")
+	})
+
+	// the folder vanishes: one camera_lost alarm however often the loop retries
+	if err := os.RemoveAll(frames); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "camera_lost", 20*time.Second, func() bool { return len(f.events(t, "camera_lost")) == 1 })
+	if f.health.Report().Components["camera"].OK {
+		t.Error("health says the camera is fine while it is lost")
+	}
+	time.Sleep(1500 * time.Millisecond) // several reopen attempts (back-off capped at 0.3 s)
+	if n := len(f.events(t, "camera_lost")); n != 1 {
+		t.Fatalf("%d camera_lost alarms for one outage, want 1", n)
+	}
+	before := f.loop.Stats().Processed
+
+	// it comes back: frames flow again, health recovers
+	linkPlaylist(t, frames, strangers, 1)
+	waitFor(t, "frames after recovery", 30*time.Second, func() bool { return f.loop.Stats().Processed > before+5 })
+	waitFor(t, "healthy camera after recovery", 10*time.Second, func() bool { return f.health.Report().Components["camera"].OK })
+	if n := len(f.events(t, "camera_lost")); n != 1 {
+		t.Fatalf("%d camera_lost alarms, want 1", n)
+	}
+	al := f.events(t, "camera_lost")[0]
+	if al.Kind != "alarm" || al.Source != "camera" || al.Reason == "" {
+		t.Errorf("camera_lost alarm %+v: want kind alarm, source camera and a reason", al)
+	}
+}
+
+func TestRunStopsPromptlyWhileTheCameraIsDown(t *testing.T) {
+	matCheck(t)
+	f := newFixture(t, func(c *config.Config) {
+		c.Camera.Source = "cmd:exit 1" // a camera command that fails at once, forever
+		c.Camera.ReopenMaxSeconds = 30
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.loop.Run(ctx) }()
+	waitFor(t, "camera_lost", 20*time.Second, func() bool { return len(f.events(t, "camera_lost")) == 1 })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
