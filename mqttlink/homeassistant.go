@@ -49,7 +49,7 @@ func (l *Link) discovery() map[string][]byte {
 		}),
 		"homeassistant/binary_sensor/" + node + "/door/config": avail(map[string]any{
 			"name": "Door", "unique_id": node + "_door", "device_class": "door",
-			"state_topic": l.topics.state,
+			"state_topic":    l.topics.state,
 			"value_template": "{% if value_json.contact == 'open' %}ON{% elif value_json.contact == 'closed' %}OFF{% else %}None{% endif %}",
 		}),
 		"homeassistant/event/" + node + "/access/config": avail(map[string]any{

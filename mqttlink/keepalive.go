@@ -86,7 +86,13 @@ func (k *keepAliveConn) Write(p []byte) (int, error) {
 }
 
 func (k *keepAliveConn) Read(p []byte) (int, error) {
+	if r := k.Reason(); r != "" {
+		return 0, &deadError{reason: r}
+	}
 	n, err := k.Conn.Read(p)
+	if r := k.Reason(); r != "" && err != nil {
+		return n, &deadError{reason: r}
+	}
 	if n > 0 {
 		k.lastRead.Store(time.Now().UnixNano())
 		k.pingSent.Store(0)
@@ -156,11 +162,22 @@ func (k *keepAliveConn) watch() {
 	}
 }
 
+// dead ends paho's read with a deadError. Closing the connection instead
+// would not do: paho treats "use of closed network connection" as its own
+// deliberate close and does not report the connection lost.
 func (k *keepAliveConn) dead(reason string) {
-	k.reason.Store(reason)
+	if !k.reason.CompareAndSwap(nil, reason) {
+		return
+	}
 	if k.onDead != nil {
 		k.onDead(reason)
 	}
-	// Closing makes paho's reader fail, which reports the connection lost.
-	_ = k.Close()
+	if err := k.Conn.SetReadDeadline(time.Now()); err != nil {
+		_ = k.Close()
+	}
 }
+
+// deadError is what paho's reader gets once the wrapper declared the link dead.
+type deadError struct{ reason string }
+
+func (e *deadError) Error() string { return "mqttlink: link declared dead: " + e.reason }

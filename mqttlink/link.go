@@ -275,17 +275,11 @@ func (l *Link) setDown(reason string) {
 	l.setHealth(false, "connection lost: "+reason)
 }
 
-// waitUp blocks until the link is connected or ctx ends.
-func (l *Link) waitUp(ctx context.Context) error {
+// upChan returns a channel closed while the link is connected.
+func (l *Link) upChan() <-chan struct{} {
 	l.mu.Lock()
-	ch := l.upCh
-	l.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	defer l.mu.Unlock()
+	return l.upCh
 }
 
 func (l *Link) isUp() bool {

@@ -58,8 +58,15 @@ func (l *Link) sendLoop(ctx context.Context) {
 			}
 			lastPrune = time.Now()
 		}
-		if err := l.waitUp(ctx); err != nil {
-			return
+		if !l.isUp() {
+			// Down: keep the depth/age figures and the limits current.
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.upChan():
+			case <-poll.C:
+			}
+			continue
 		}
 		msgs, err := l.db.PendingOutbox(ctx, outboxBatch)
 		if err != nil {

@@ -1,0 +1,255 @@
+package mqttlink
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/internal/testenv"
+	"github.com/facegate/facegate/signedcmd"
+)
+
+// commander sends commands and collects the replies.
+type commander struct {
+	c       mqtt.Client
+	key     []byte
+	mu      sync.Mutex
+	replies map[string]chan Reply // by command name
+	n       atomic.Int64
+}
+
+func newCommander(t *testing.T, brokerURL string) *commander {
+	t.Helper()
+	k, _ := signedcmd.ParseKey(testKey)
+	cm := &commander{key: k, replies: map[string]chan Reply{}}
+	for _, n := range []string{"unlock", "lock", "status", "open"} {
+		cm.replies[n] = make(chan Reply, 16)
+	}
+	cm.c = mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(fmt.Sprintf("commander-%d", time.Now().UnixNano())))
+	if tok := cm.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	t.Cleanup(func() { cm.c.Disconnect(50) })
+	tok := cm.c.Subscribe(prefix+"/cmd/+/reply", 1, func(_ mqtt.Client, m mqtt.Message) {
+		var r Reply
+		if json.Unmarshal(m.Payload(), &r) != nil {
+			return
+		}
+		name := m.Topic()[len(prefix+"/cmd/") : len(m.Topic())-len("/reply")]
+		cm.mu.Lock()
+		ch := cm.replies[name]
+		cm.mu.Unlock()
+		if ch != nil {
+			ch <- r
+		}
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	return cm
+}
+
+func (cm *commander) body(seconds float64, tsOffset time.Duration) signedcmd.Body {
+	i := cm.n.Add(1)
+	return signedcmd.Body{RequestID: fmt.Sprintf("req-%d", i), Nonce: fmt.Sprintf("nonce-%d-%d", time.Now().UnixNano(), i),
+		TS: time.Now().Add(tsOffset).Unix(), Seconds: seconds}
+}
+
+func (cm *commander) signed(t *testing.T, name string, b signedcmd.Body) []byte {
+	t.Helper()
+	p, err := signedcmd.Build(cm.key, signedcmd.Topic(prefix, name), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (cm *commander) send(t *testing.T, name string, payload []byte, retain bool) {
+	t.Helper()
+	if tok := cm.c.Publish(signedcmd.Topic(prefix, name), 1, retain, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+}
+
+func (cm *commander) reply(t *testing.T, name string) Reply {
+	t.Helper()
+	select {
+	case r := <-cm.replies[name]:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no reply on %s/cmd/%s/reply", prefix, name)
+		return Reply{}
+	}
+}
+
+func rejections(t *testing.T, db *facedb.DB) map[string]int {
+	t.Helper()
+	evs, err := db.Events(context.Background(), facedb.EventFilter{Type: "command_rejected", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int{}
+	for _, e := range evs {
+		m[e.Reason]++
+	}
+	return m
+}
+
+func TestCommands(t *testing.T) {
+	t.Parallel()
+	b := testenv.StartBroker(t)
+	r := startRig(t, testConfig(b.URL, 5), nil)
+	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	cm := newCommander(t, b.URL)
+	locked := func() bool { return r.door.State().Locked }
+
+	// A valid signed unlock energises the relay and replies ok.
+	valid := cm.body(30, 0)
+	validPayload := cm.signed(t, "unlock", valid)
+	cm.send(t, "unlock", validPayload, false)
+	if rep := cm.reply(t, "unlock"); !rep.OK || rep.RequestID != valid.RequestID || rep.Error != "" {
+		t.Fatalf("valid unlock reply = %+v", rep)
+	}
+	if locked() {
+		t.Fatal("relay not energised after a valid unlock")
+	}
+	if until := r.door.State().UnlockedUntil; time.Until(until) < 20*time.Second {
+		t.Fatalf("unlocked until %s: seconds=30 not honoured", until)
+	}
+	evs, _ := r.db.Events(context.Background(), facedb.EventFilter{Type: "remote_unlock"})
+	if len(evs) != 1 || evs[0].Source != "remote" || evs[0].Detail["request_id"] != valid.RequestID {
+		t.Fatalf("remote_unlock events = %+v", evs)
+	}
+
+	// lock, then status.
+	lb := cm.body(0, 0)
+	cm.send(t, "lock", cm.signed(t, "lock", lb), false)
+	if rep := cm.reply(t, "lock"); !rep.OK || rep.RequestID != lb.RequestID {
+		t.Fatalf("lock reply = %+v", rep)
+	}
+	if !locked() {
+		t.Fatal("relay still energised after lock")
+	}
+	if evs, _ := r.db.Events(context.Background(), facedb.EventFilter{Type: "remote_lock"}); len(evs) != 1 {
+		t.Fatalf("remote_lock events: %d", len(evs))
+	}
+	cm.send(t, "status", cm.signed(t, "status", cm.body(0, 0)), false)
+	rep := cm.reply(t, "status")
+	var st struct{ Door string }
+	if !rep.OK || json.Unmarshal(rep.State, &st) != nil || st.Door != "locked" {
+		t.Fatalf("status reply = %+v (%s)", rep, rep.State)
+	}
+
+	// Every rejection replies ok:false with its reason and leaves the relay off.
+	other, _ := signedcmd.ParseKey("ffeeddccbbaa99887766554433221100")
+	badSig, _ := signedcmd.Build(other, signedcmd.Topic(prefix, "unlock"), cm.body(0, 0))
+	for _, tc := range []struct {
+		name, reason string
+		payload      []byte
+	}{
+		{"bad signature", "bad_signature", badSig},
+		{"expired", "expired", cm.signed(t, "unlock", cm.body(0, -45*time.Second))},
+		{"replayed nonce", "replay", validPayload},
+		{"malformed JSON", "malformed", []byte(`{"body": unlock now`)},
+		{"seconds over 60", "malformed", func() []byte {
+			bb := cm.body(0, 0)
+			body := fmt.Sprintf(`{"request_id":%q,"ts":%d,"nonce":%q,"seconds":600}`, bb.RequestID, bb.TS, bb.Nonce)
+			p, _ := json.Marshal(signedcmd.Envelope{Body: body, Sig: signedcmd.Sign(cm.key, signedcmd.Topic(prefix, "unlock"), []byte(body))})
+			return p
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cm.send(t, "unlock", tc.payload, false)
+			rep := cm.reply(t, "unlock")
+			if rep.OK || rep.Error != tc.reason {
+				t.Fatalf("reply = %+v, want ok:false error %q", rep, tc.reason)
+			}
+			if !locked() {
+				t.Fatal("relay energised by a rejected command")
+			}
+		})
+	}
+	cm.send(t, "open", cm.signed(t, "unlock", cm.body(0, 0)), false)
+	if rep := cm.reply(t, "open"); rep.OK || rep.Error != "malformed" {
+		t.Fatalf("unknown command reply = %+v", rep)
+	}
+	want := map[string]int{"bad_signature": 1, "expired": 1, "replay": 1, "malformed": 3}
+	waitFor(t, "command_rejected events", 5*time.Second, func() bool { return fmt.Sprint(rejections(t, r.db)) == fmt.Sprint(want) })
+
+	audit, err := r.db.AuditLog(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, refused int
+	for _, a := range audit {
+		if a.Actor == "mqtt" {
+			if a.OK {
+				ok++
+			} else {
+				refused++
+			}
+		}
+	}
+	if ok != 3 || refused != 6 {
+		t.Fatalf("mqtt audit entries: %d ok, %d refused; want 3 and 6", ok, refused)
+	}
+	if v := metricValue(t, r.reg, "facegate_mqtt_commands_total"); v != 9 {
+		t.Fatalf("commands_total = %v, want 9", v)
+	}
+}
+
+// TestRetainedCommandNeverActedOn: a valid signed unlock left retained on the
+// broker is delivered when the link subscribes after a restart, and refused.
+func TestRetainedCommandNeverActedOn(t *testing.T) {
+	t.Parallel()
+	b := testenv.StartBroker(t)
+	db := openDB(t, "")
+	r := startRig(t, testConfig(b.URL, 5), db)
+	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	r.stop()
+
+	cm := newCommander(t, b.URL)
+	bb := cm.body(0, 0)
+	cm.send(t, "unlock", cm.signed(t, "unlock", bb), true) // left on the broker
+
+	r2 := startRig(t, testConfig(b.URL, 5), db) // the daemon restarts and subscribes
+	rep := cm.reply(t, "unlock")
+	if rep.OK || rep.Error != "retained" || rep.RequestID != bb.RequestID {
+		t.Fatalf("reply = %+v, want ok:false retained", rep)
+	}
+	if !r2.door.State().Locked {
+		t.Fatal("relay energised by a retained command")
+	}
+	if got := rejections(t, db); got["retained"] != 1 {
+		t.Fatalf("rejections = %v", got)
+	}
+	cm.send(t, "unlock", nil, true) // clear the retained message
+}
+
+// TestCommandsDisabledWithoutKey: no command_key means every command is refused.
+func TestCommandsDisabledWithoutKey(t *testing.T) {
+	t.Parallel()
+	b := testenv.StartBroker(t)
+	cfg := testConfig(b.URL, 5)
+	cfg.MQTT.CommandKey = ""
+	r := startRig(t, cfg, nil)
+	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	cm := newCommander(t, b.URL)
+	cm.send(t, "unlock", cm.signed(t, "unlock", cm.body(0, 0)), false)
+	if rep := cm.reply(t, "unlock"); rep.OK || rep.Error != "disabled" {
+		t.Fatalf("reply = %+v, want ok:false disabled", rep)
+	}
+	if !r.door.State().Locked {
+		t.Fatal("relay energised with remote commands disabled")
+	}
+	if got := rejections(t, r.db); got["disabled"] != 1 {
+		t.Fatalf("rejections = %v", got)
+	}
+}
