@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
+	"image"
 	"io"
 	"log/slog"
 	"mime"
@@ -22,54 +23,10 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/facegate/facegate/internal/testenv"
+
 	"github.com/facegate/facegate/facedb"
 )
-
-// checkMats fails the test if it leaves gocv Mats open (-tags matprofile).
-func checkMats(t *testing.T) {
-	start := gocv.MatProfile.Count()
-	t.Cleanup(func() {
-		if n := gocv.MatProfile.Count(); n != start {
-			t.Errorf("gocv Mats: %d open at the start, %d at the end", start, n)
-		}
-	})
-}
-
-func TestAPINeedsSession(t *testing.T) {
-	e := newEnv(t)
-	c := e.client()
-	endpoints := []struct{ method, path string }{
-		{"GET", "/api/people"}, {"POST", "/api/people"}, {"GET", "/api/people/1"}, {"DELETE", "/api/people/1"},
-		{"POST", "/api/people/1/photos"}, {"POST", "/api/people/1/enabled"}, {"POST", "/api/people/1/validity"},
-		{"GET", "/api/people/1/thumbnail"}, {"GET", "/api/events"}, {"GET", "/api/events?limit=5"}, {"GET", "/api/events.csv"},
-		{"GET", "/api/snapshots/x.jpg"}, {"GET", "/api/capture"}, {"GET", "/api/stream"}, {"GET", "/api/door"},
-		{"POST", "/api/unlock"}, {"POST", "/api/door/contact"}, {"POST", "/api/door/exit"}, {"GET", "/api/nonexistent"},
-	}
-	for _, ep := range endpoints {
-		resp, body := e.do(c, ep.method, ep.path, nil, "")
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("%s %s without session: status %d, want 401", ep.method, ep.path, resp.StatusCode)
-		}
-		if !strings.Contains(string(body), "login required") {
-			t.Errorf("%s %s: body %q does not say login is required", ep.method, ep.path, body)
-		}
-	}
-	// A forged cookie is no session either.
-	u, _ := url.Parse(e.url)
-	c.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: "forged-token"}})
-	if resp, _ := e.do(c, "GET", "/api/people", nil, ""); resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("forged cookie: status %d", resp.StatusCode)
-	}
-	for _, p := range []string{"/", "/events", "/live"} {
-		resp, _ := e.do(c, "GET", p, nil, "")
-		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
-			t.Errorf("GET %s without session: status %d location %q, want redirect to /login", p, resp.StatusCode, resp.Header.Get("Location"))
-		}
-	}
-	if e.door.State().Locked != true {
-		t.Error("door unlocked by an unauthenticated request")
-	}
-}
 
 func TestHealthzAndMetricsNeedNoLogin(t *testing.T) {
 	e := newEnv(t)
@@ -328,8 +285,8 @@ func TestBadUploadsRefusedAndNothingStored(t *testing.T) {
 	}
 }
 
-func itoa(n int64) string { return fmtInt(n) }
-func fmtInt(n int64) string  { b, _ := json.Marshal(n); return string(b) }
+func itoa(n int64) string   { return fmtInt(n) }
+func fmtInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestEnrolListAndManage(t *testing.T) {
 	e := newEnv(t)
@@ -607,5 +564,57 @@ func TestEnsureAdminCreatesOnce(t *testing.T) {
 	}
 	if n, _ := db.UserCount(ctx); n != 1 {
 		t.Errorf("%d users", n)
+	}
+}
+
+// degraded returns a JPEG of a shared face image after f changes it.
+func degraded(t *testing.T, folder, file string, f func(src gocv.Mat, dst *gocv.Mat)) []byte {
+	t.Helper()
+	src := gocv.IMRead(testenv.Face(t, folder, file), gocv.IMReadColor)
+	defer src.Close()
+	dst := gocv.NewMat()
+	defer dst.Close()
+	f(src, &dst)
+	buf, err := gocv.IMEncode(gocv.JPEGFileExt, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...)
+}
+
+func TestBlurryAndSmallFacesRefused(t *testing.T) {
+	e := newEnv(t)
+	checkMats(t)
+	c := e.login()
+	blurry := degraded(t, "df01", "img1.jpg", func(src gocv.Mat, dst *gocv.Mat) {
+		gocv.GaussianBlur(src, dst, image.Pt(0, 0), 9, 9, gocv.BorderDefault)
+	})
+	small := degraded(t, "df01", "img1.jpg", func(src gocv.Mat, dst *gocv.Mat) {
+		// The whole photo shrunk into a corner of a large grey canvas: a tiny face.
+		tiny := gocv.NewMat()
+		defer tiny.Close()
+		gocv.Resize(src, &tiny, image.Pt(src.Cols()/12, src.Rows()/12), 0, 0, gocv.InterpolationArea)
+		canvas := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(128, 128, 128, 0), 480, 640, gocv.MatTypeCV8UC3)
+		defer canvas.Close()
+		roi := canvas.Region(image.Rect(10, 10, 10+tiny.Cols(), 10+tiny.Rows()))
+		tiny.CopyTo(&roi)
+		roi.Close()
+		canvas.CopyTo(dst)
+	})
+	before := e.revision()
+	for _, f := range []upFile{{"blurry.jpg", blurry}, {"small.jpg", small}} {
+		code, res := e.upload(c, "/api/people", map[string]string{"name": "Blur"}, f)
+		if code != http.StatusUnprocessableEntity || len(res.Photos) != 1 || res.Photos[0].OK {
+			t.Fatalf("%s: %d %+v", f.name, code, res)
+		}
+		msg := res.Photos[0].Error
+		if !strings.Contains(msg, "face not usable") {
+			t.Errorf("%s: %q does not say the face is unusable", f.name, msg)
+		}
+		t.Logf("%s -> %q", f.name, msg)
+	}
+	if len(e.people()) != 0 || e.revision() != before {
+		t.Fatal("refused photos changed the database")
 	}
 }
