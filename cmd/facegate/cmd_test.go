@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/door"
+	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/internal/testenv"
+	"github.com/facegate/facegate/mqttlink"
+)
+
+const cmdTestKey = "0123456789abcdef0123456789abcdef"
+
+// TestCmdSendsSignedCommands runs a real link (in process, real broker, real
+// database, simulated door) and drives it with `facegate cmd`.
+func TestCmdSendsSignedCommands(t *testing.T) {
+	b := testenv.StartBroker(t)
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
+device_id = "door-cli"
+data_dir = %q
+[mqtt]
+broker = %q
+command_key = %q
+keepalive_seconds = 5
+[door]
+gpio = "sim"
+unlock_seconds = 5
+`, filepath.Join(dir, "var"), b.URL, cmdTestKey))
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := facedb.Open(context.Background(), filepath.Join(dir, "link.db"), cfg.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d, err := door.Open(cfg.Door, db, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	link, err := mqttlink.New(cfg, db, d, nil, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _ = d.Run(ctx) }()
+	go func() { done <- link.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); !link.Status().Connected; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("link did not connect")
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // subscriptions are made right after connecting
+
+	run := func(args ...string) (mqttlink.Reply, error) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		err := dispatch(context.Background(), append([]string{"cmd", "-config", cfgPath}, args...), &out, &errOut)
+		var r mqttlink.Reply
+		if out.Len() > 0 {
+			if jerr := json.Unmarshal(out.Bytes(), &r); jerr != nil {
+				t.Fatalf("output is not a JSON reply: %q", out.String())
+			}
+		}
+		return r, err
+	}
+
+	r, err := run("unlock", "-seconds", "20")
+	if err != nil || !r.OK || r.RequestID == "" {
+		t.Fatalf("unlock: reply %+v, err %v", r, err)
+	}
+	if st := d.State(); st.Locked || time.Until(st.UnlockedUntil) < 15*time.Second {
+		t.Fatalf("door after unlock -seconds 20: %+v", st)
+	}
+	if r, err = run("status"); err != nil || !r.OK || len(r.State) == 0 {
+		t.Fatalf("status: reply %+v, err %v", r, err)
+	}
+	if r, err = run("lock"); err != nil || !r.OK {
+		t.Fatalf("lock: reply %+v, err %v", r, err)
+	}
+	if !d.State().Locked {
+		t.Fatal("door not locked after facegate cmd lock")
+	}
+
+	// Usage errors never reach the broker.
+	for _, args := range [][]string{{"open"}, {}, {"lock", "-seconds", "3"}, {"unlock", "-seconds", "61"}} {
+		if _, err := run(args...); !errors.Is(err, errUsage) {
+			t.Errorf("facegate cmd %v: err = %v, want a usage error", args, err)
+		}
+	}
+
+	// A CLI with another key is refused by the device and exits non-zero.
+	otherPath := writeConfig(t, t.TempDir(), fmt.Sprintf("device_id = \"door-cli\"\n[mqtt]\nbroker = %q\ncommand_key = %q\n", b.URL, "ffffffffffffffffffffffffffffffff"))
+	var out bytes.Buffer
+	err = dispatch(context.Background(), []string{"cmd", "-config", otherPath, "unlock"}, &out, io.Discard)
+	if !errors.Is(err, errRefused) || !bytes.Contains(out.Bytes(), []byte(`"error":"bad_signature"`)) {
+		t.Fatalf("wrong key: err %v, output %q", err, out.String())
+	}
+	if !d.State().Locked {
+		t.Fatal("door unlocked by a command signed with the wrong key")
+	}
+
+	// No device listening: a clear timeout error.
+	quiet := writeConfig(t, t.TempDir(), fmt.Sprintf("device_id = \"nobody\"\n[mqtt]\nbroker = %q\ncommand_key = %q\n", b.URL, cmdTestKey))
+	err = dispatch(context.Background(), []string{"cmd", "-config", quiet, "-timeout", "500ms", "status"}, io.Discard, io.Discard)
+	if !errors.Is(err, mqttlink.ErrNoReply) {
+		t.Fatalf("no device: err = %v, want ErrNoReply", err)
+	}
+}
