@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -457,4 +458,70 @@ func TestRunStopsPromptlyWhileTheCameraIsDown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
+}
+
+// TestDemoPlaylist plays the `make run` playlist (scripts/demo-frames.sh,
+// people from scripts/demo-enrol.txt) once at the demo's 4 fps in simulated
+// time: every enrolled person is granted, strangers never are, and they
+// raise one unknown_face alarm.
+func TestDemoPlaylist(t *testing.T) {
+	matCheck(t)
+	root := testenv.ProjectRoot(t)
+	frames := filepath.Join(t.TempDir(), "frames")
+	cmd := exec.Command(filepath.Join(root, "scripts", "demo-frames.sh"), frames)
+	cmd.Env = append(os.Environ(), "FACES="+testenv.FacesDir(t))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("demo-frames.sh: %v\n%s", err, out)
+	}
+	list, err := os.ReadFile(filepath.Join(root, "scripts", "demo-enrol.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrol := map[string][]string{}
+	for _, line := range strings.Split(string(list), "\n") {
+		folder, name, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || strings.HasPrefix(folder, "#") {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(testenv.FacesDir(t), folder))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			enrol[strings.TrimSpace(name)] = append(enrol[strings.TrimSpace(name)], folder+"/"+e.Name())
+		}
+	}
+	if len(enrol) < 3 {
+		t.Fatalf("demo-enrol.txt names %d people, want at least 3", len(enrol))
+	}
+	f := newFixture(t, nil, enrol)
+	ents, err := os.ReadDir(frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var playlist []string
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join(frames, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		playlist = append(playlist, filepath.Base(filepath.Dir(target))+"/"+filepath.Base(target))
+	}
+	f.feed(t, t0, 4, len(playlist), playlist)
+	granted := map[string]int{}
+	for _, r := range f.events(t, "access_granted") {
+		granted[r.Name]++
+	}
+	for name := range enrol {
+		if granted[name] == 0 {
+			t.Errorf("%s was not granted in the demo playlist (grants: %v)", name, granted)
+		}
+	}
+	if len(granted) != len(enrol) {
+		t.Errorf("grants %v: someone not enrolled was let in", granted)
+	}
+	if n := len(f.events(t, "unknown_face")); n != 1 {
+		t.Errorf("%d unknown_face alarms in one pass of the playlist, want 1", n)
+	}
+	t.Logf("%d frames: grants %v", len(playlist), granted)
 }
