@@ -119,29 +119,38 @@ func (l *Link) publishBatch(ctx context.Context, msgs []facedb.OutboxMsg) error 
 		}
 		fl = append(fl, inflight{msg: m, tok: l.client.Publish(topic, 1, false, m.Payload), at: time.Now()})
 	}
+	// Collect the PUBACKs first (so the latency is publish-to-ack, not
+	// inflated by database writes), then mark the acknowledged prefix sent.
 	timeout := l.ackTimeout()
+	acked := 0
+	var failure error
 	for _, f := range fl {
-		err := waitToken(ctx, f.tok, timeout)
-		if err == nil {
-			l.m.ackLatency.Observe(time.Since(f.at).Seconds())
-			// MarkSent must not be lost to shutdown: the PUBACK arrived.
-			if err = l.db.MarkSent(context.WithoutCancel(ctx), f.msg.Seq); err == nil {
-				l.m.published.Inc()
-				continue
-			}
+		if failure = waitToken(ctx, f.tok, timeout); failure != nil {
+			break
+		}
+		l.m.ackLatency.Observe(time.Since(f.at).Seconds())
+		acked++
+	}
+	for _, f := range fl[:acked] {
+		// MarkSent must not be lost to shutdown: the PUBACK arrived.
+		if err := l.db.MarkSent(context.WithoutCancel(ctx), f.msg.Seq); err != nil {
 			return fmt.Errorf("mqttlink: mark seq %d sent: %w", f.msg.Seq, err)
 		}
-		if nerr := l.db.NoteAttempt(context.WithoutCancel(ctx), f.msg.Seq); nerr != nil {
-			l.log.Warn("mqtt outbox note attempt", "seq", f.msg.Seq, "err", nerr)
-		}
-		if errors.Is(err, errNoAck) {
-			// Connected but unacknowledged for this long: treat the link as
-			// broken and start over on a fresh connection.
-			l.closeConn("ack_timeout")
-		}
-		return fmt.Errorf("mqttlink: publish seq %d: %w", f.msg.Seq, err)
+		l.m.published.Inc()
 	}
-	return nil
+	if failure == nil {
+		return nil
+	}
+	f := fl[acked]
+	if err := l.db.NoteAttempt(context.WithoutCancel(ctx), f.msg.Seq); err != nil {
+		l.log.Warn("mqtt outbox note attempt", "seq", f.msg.Seq, "err", err)
+	}
+	if errors.Is(failure, errNoAck) {
+		// Connected but unacknowledged for this long: treat the link as
+		// broken and start over on a fresh connection.
+		l.closeConn("ack_timeout")
+	}
+	return fmt.Errorf("mqttlink: publish seq %d: %w", f.msg.Seq, failure)
 }
 
 func waitToken(ctx context.Context, t mqtt.Token, timeout time.Duration) error {
