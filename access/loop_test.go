@@ -24,9 +24,9 @@ import (
 
 func matCheck(t testing.TB) {
 	t.Helper()
-	start := gocv.MatProfile.Count()
+	start := matsOpen()
 	t.Cleanup(func() {
-		if n := gocv.MatProfile.Count(); n != start {
+		if n := matsOpen(); n != start {
 			t.Errorf("Mat leak: %d Mats open at the start, %d at the end", start, n)
 		}
 	})

@@ -23,9 +23,9 @@ import (
 // matCheck fails the test if it leaves more Mats open than it found.
 func matCheck(t *testing.T) {
 	t.Helper()
-	start := gocv.MatProfile.Count()
+	start := matsOpen()
 	t.Cleanup(func() {
-		if n := gocv.MatProfile.Count(); n != start {
+		if n := matsOpen(); n != start {
 			t.Errorf("Mat leak: %d Mats open at the start, %d at the end", start, n)
 		}
 	})
