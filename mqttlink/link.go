@@ -449,7 +449,7 @@ func (l *Link) stateLoop(ctx context.Context) {
 	defer cancel()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
-	var rev int64 = -1
+	rev, _ := l.db.LibraryRevision(ctx) // the connect publishes the count as of now
 	publish := func(st door.State) {
 		if !l.isUp() {
 			return // published again on connect
@@ -470,10 +470,8 @@ func (l *Link) stateLoop(ctx context.Context) {
 			publish(l.door.State())
 		case <-tick.C:
 			if r, err := l.db.LibraryRevision(ctx); err == nil && r != rev {
-				if rev != -1 {
-					publish(l.door.State())
-				}
 				rev = r
+				publish(l.door.State())
 			}
 		}
 	}

@@ -47,10 +47,11 @@ func TestNewRefusesBadConfig(t *testing.T) {
 func TestAvailabilityAndState(t *testing.T) {
 	t.Parallel()
 	b := testenv.StartBroker(t)
-	r := startRig(t, testConfig(b.URL, 5), nil)
-	if _, err := r.db.AddPerson(context.Background(), "Ada", nil); err != nil {
+	db := openDB(t, "")
+	if _, err := db.AddPerson(context.Background(), "Ada", nil); err != nil {
 		t.Fatal(err)
 	}
+	r := startRig(t, testConfig(b.URL, 5), db)
 	obs := observe(t, b.URL, prefix+"/state", "obs-state", false)
 	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 	waitFor(t, "online retained", 5*time.Second, func() bool { return string(retained(t, b.URL, prefix+"/availability")) == "online" })
@@ -75,6 +76,12 @@ func TestAvailabilityAndState(t *testing.T) {
 	})
 	waitFor(t, "state locked again after the unlock time", 10*time.Second, func() bool {
 		return json.Unmarshal(obs.last(prefix+"/state"), &st) == nil && st.Door == "locked"
+	})
+	if _, err := db.AddPerson(context.Background(), "Bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "state republished with the new person count", 10*time.Second, func() bool {
+		return json.Unmarshal(obs.last(prefix+"/state"), &st) == nil && st.People == 2
 	})
 
 	r.stop()
