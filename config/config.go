@@ -302,6 +302,9 @@ func (cfg *Config) Validate() error {
 	if d.ExitPin != "" && d.ExitPin == d.RelayPin {
 		c.fail("door.exit_pin", "%q is already used by door.relay_pin", d.ExitPin)
 	}
+	if cfg.Demo && d.GPIO != "sim" {
+		c.fail("demo", "demo mode drives simulated pins and needs door.gpio = \"sim\"")
+	}
 	c.rangeF("door.unlock_seconds", d.UnlockSeconds, 0.5, 60)
 	c.rangeF("door.held_open_seconds", d.HeldOpenSeconds, 1, 86400)
 	c.rangeI("door.debounce_ms", d.DebounceMS, 0, 5000)

@@ -63,16 +63,16 @@ func TestTypoKeyNamesFileAndKey(t *testing.T) {
 
 func TestBadValuesNameTheKey(t *testing.T) {
 	cases := map[string]string{
-		"[recognition]\nthreshold = 1.5\n":         "recognition.threshold",
-		"[door]\ngpio = \"sysfs\"\n":               "door.gpio",
-		"[camera]\nsource = \"webcam\"\n":          "camera.source",
-		"[mqtt]\nkeepalive_seconds = 70000\n":      "mqtt.keepalive_seconds",
-		"[mqtt]\ncommand_key = \"zz\"\n":           "mqtt.command_key",
-		"[mqtt]\nbroker = \"http://x\"\n":          "mqtt.broker",
-		"[access]\nrequired_frames = 9\n":          "access.required_frames",
-		"device_id = \"a/b\"\n":                    "device_id",
-		"[web]\nlisten = \"8080\"\n":               "web.listen",
-		"[door]\nunlock_seconds = \"five\"\n":      "door.unlock_seconds",
+		"[recognition]\nthreshold = 1.5\n":          "recognition.threshold",
+		"[door]\ngpio = \"sysfs\"\n":                "door.gpio",
+		"[camera]\nsource = \"webcam\"\n":           "camera.source",
+		"[mqtt]\nkeepalive_seconds = 70000\n":       "mqtt.keepalive_seconds",
+		"[mqtt]\ncommand_key = \"zz\"\n":            "mqtt.command_key",
+		"[mqtt]\nbroker = \"http://x\"\n":           "mqtt.broker",
+		"[access]\nrequired_frames = 9\n":           "access.required_frames",
+		"device_id = \"a/b\"\n":                     "device_id",
+		"[web]\nlisten = \"8080\"\n":                "web.listen",
+		"[door]\nunlock_seconds = \"five\"\n":       "door.unlock_seconds",
 		"[mqtt]\nca_file = \"/nonexistent/ca.pem\"": "mqtt.ca_file",
 	}
 	for body, key := range cases {

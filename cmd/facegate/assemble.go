@@ -3,15 +3,105 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/facegate/facegate/access"
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/door"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/health"
+	"github.com/facegate/facegate/mqttlink"
+	"github.com/facegate/facegate/vision"
+	"github.com/facegate/facegate/web"
 )
 
 // assemble builds the daemon's parts. cleanup must be called on every path
-// (it releases the relay) even when err is not nil.
-func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.Tracker, log *slog.Logger) (parts []subsystem, cleanup func(), err error) {
-	cleanup = func() {}
-	return parts, cleanup, nil
+// (it releases the relay and frees the models) even when err is not nil.
+func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.Tracker, log *slog.Logger) (parts []subsystem, watched []heartbeat, cleanup func(), err error) {
+	var closers []func()
+	cleanup = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// The door first: its relay is released at once and on every exit path.
+	ctrl, err := door.Open(cfg.Door, db, log)
+	if err != nil {
+		return nil, nil, cleanup, err
+	}
+	closers = append(closers, func() {
+		if err := ctrl.Close(); err != nil {
+			log.Error("releasing the relay failed", "err", err)
+		} else {
+			log.Info("relay released (door locked)")
+		}
+	})
+	parts = append(parts, subsystem{"door", ctrl.Run})
+
+	pipe, err := vision.Open(vision.OptionsFrom(cfg.Recognition, cfg.ModelsDir))
+	if err != nil {
+		return nil, nil, cleanup, err
+	}
+	closers = append(closers, func() { _ = pipe.Close() })
+
+	loop, err := access.New(cfg, pipe, db, ctrl, h, log)
+	if err != nil {
+		return nil, nil, cleanup, err
+	}
+	parts = append(parts, subsystem{"camera loop", loop.Run})
+	watched = append(watched, &loopProgress{loop: loop})
+
+	link, err := mqttlink.New(cfg, db, ctrl, h, reg, log)
+	if err != nil {
+		return nil, nil, cleanup, err
+	}
+	link.SetVersion(version)
+	parts = append(parts, subsystem{"mqtt", link.Run})
+
+	if cfg.Web.Listen != "" {
+		if err := web.EnsureAdmin(ctx, db, log); err != nil {
+			return nil, nil, cleanup, err
+		}
+		srv, err := web.New(cfg, web.Deps{
+			DB: db, Vision: pipe, Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Log: log,
+			OnLibraryChange: loop.ReloadGallery,
+		})
+		if err != nil {
+			return nil, nil, cleanup, err
+		}
+		parts = append(parts, subsystem{"web", srv.Run})
+	}
+	return parts, watched, cleanup, nil
+}
+
+// loopProgress tells the watchdog whether the camera loop is moving: it is
+// stalled when frames arrive but none has been analysed for a while.
+type loopProgress struct {
+	loop *access.Loop
+
+	mu        sync.Mutex
+	processed int64
+	captured  int64
+	last      time.Time
+}
+
+func (p *loopProgress) LastProgress() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.loop.Stats()
+	now := time.Now()
+	if p.last.IsZero() || s.Processed != p.processed || s.Captured == p.captured {
+		// Analysing, or no frames at all (a lost camera is the loop's
+		// own alarm and reopen, not a hang).
+		p.last = now
+	}
+	p.processed, p.captured = s.Processed, s.Captured
+	return p.last
 }

@@ -81,14 +81,14 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	h := health.New()
 
-	parts, cleanup, err := assemble(ctx, cfg, db, h, log)
+	parts, watched, cleanup, err := assemble(ctx, cfg, db, h, log)
 	defer cleanup()
 	if err != nil {
 		return err
 	}
 	parts = append(parts,
 		subsystem{"database", func(ctx context.Context) error { return watchDatabase(ctx, db, h) }},
-		subsystem{"watchdog", func(ctx context.Context) error { return watchdog(ctx, h, log) }},
+		subsystem{"watchdog", func(ctx context.Context) error { return watchdog(ctx, watched, log) }},
 	)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -132,11 +132,9 @@ type heartbeat interface {
 	LastProgress() time.Time
 }
 
-var watchedLoops []heartbeat
-
 // watchdog pings systemd's watchdog while the watched loops make progress,
 // so a hung camera loop gets the service restarted.
-func watchdog(ctx context.Context, h *health.Tracker, log *slog.Logger) error {
+func watchdog(ctx context.Context, watched []heartbeat, log *slog.Logger) error {
 	interval, err := sddaemon.SdWatchdogEnabled(false)
 	if err != nil || interval == 0 {
 		<-ctx.Done()
@@ -151,7 +149,7 @@ func watchdog(ctx context.Context, h *health.Tracker, log *slog.Logger) error {
 		case <-t.C:
 		}
 		stalled := false
-		for _, hb := range watchedLoops {
+		for _, hb := range watched {
 			if time.Since(hb.LastProgress()) > interval {
 				stalled = true
 			}
