@@ -86,6 +86,11 @@ func TestOpenMissingModel(t *testing.T) {
 	if _, err := Open(o); err == nil || !strings.Contains(err.Error(), "fr_feature.onnx") || !errors.Is(err, ErrOpenCV) {
 		t.Fatalf("Open with a corrupt model: %v, want an OpenCV error naming fr_feature.onnx", err)
 	}
+	// The sface profile wants OpenCV Zoo's file, which is not shipped here.
+	o.ModelsDir, o.Model = testenv.ModelsDir(t), "sface"
+	if _, err := Open(o); err == nil || !strings.Contains(err.Error(), "face_recognition_sface_2021dec.onnx") {
+		t.Fatalf("Open(sface) without its model: %v, want an error naming face_recognition_sface_2021dec.onnx", err)
+	}
 	o.Model = "nope"
 	if _, err := Open(o); err == nil {
 		t.Fatal("unknown model accepted")
