@@ -525,3 +525,33 @@ func TestDemoPlaylist(t *testing.T) {
 	}
 	t.Logf("%d frames: grants %v", len(playlist), granted)
 }
+
+func TestStalledCameraCommandIsLostAndKilled(t *testing.T) {
+	matCheck(t)
+	marker := fmt.Sprintf("sleep 1%03d.%06d", time.Now().Nanosecond()%1000, time.Now().Nanosecond()%1000000)
+	f := newFixture(t, func(c *config.Config) {
+		// a camera process that starts but never writes a frame
+		c.Camera.Source = "cmd:" + marker
+		c.Camera.StallSeconds, c.Camera.ReopenMaxSeconds = 0.5, 0.5
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.loop.Run(ctx) }()
+	waitFor(t, "camera_lost", 20*time.Second, func() bool { return len(f.events(t, "camera_lost")) == 1 })
+	time.Sleep(2 * time.Second) // several stalled reopen attempts
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.events(t, "camera_lost")); n != 1 {
+		t.Fatalf("%d camera_lost alarms for one outage, want 1", n)
+	}
+	if r := f.events(t, "camera_lost")[0]; !strings.Contains(r.Reason, "no frame") {
+		t.Errorf("camera_lost reason %q does not say no frame came", r.Reason)
+	}
+	// every camera process the loop started is gone
+	waitFor(t, "camera processes to exit", 5*time.Second, func() bool {
+		out, _ := exec.Command("pgrep", "-f", "^"+marker).Output()
+		return len(strings.TrimSpace(string(out))) == 0
+	})
+}
