@@ -11,10 +11,10 @@ chmod 700 "$VAR"
 
 # 1. A broker on loopback unless one already listens on 1883.
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
-	printf 'listener 1883 127.0.0.1\nallow_anonymous true\npid_file %s/mosquitto.pid\n' "$PWD/$VAR" >"$VAR/mosquitto.conf"
+	printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' >"$VAR/mosquitto.conf"
 	mosquitto -c "$VAR/mosquitto.conf" -d
 	for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
-	echo "demo: started mosquitto on 127.0.0.1:1883 (pid $(cat "$VAR/mosquitto.pid" 2>/dev/null))"
+	echo "demo: started mosquitto on 127.0.0.1:1883 (stop it with: pkill -f 'mosquitto -c $VAR/mosquitto.conf')"
 fi
 
 # 2. The demo configuration, with a command key kept across runs.
