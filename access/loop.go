@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/camera"
@@ -111,7 +112,8 @@ type Loop struct {
 	stats struct {
 		captured, processed, dropped, bad, faces, decisions, outages atomic.Int64
 	}
-	fps fpsMeter
+	fps       fpsMeter
+	decisions *prometheus.CounterVec
 }
 
 // New builds a loop. db and p are required; d may be nil (no door: grants
@@ -141,6 +143,8 @@ func New(cfg config.Config, p Analyzer, db Store, d Door, h Health, log *slog.Lo
 		people:   map[int64]facedb.Person{},
 		reload:   make(chan struct{}, 1),
 		ready:    make(chan struct{}, 1),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facegate_access_decisions_total",
+			Help: "Decisions of the camera loop by type (access_granted, access_denied, unknown_face)."}, []string{"type"}),
 	}
 	l.openSrc = func(ctx context.Context) (camera.Source, error) { return camera.Open(ctx, cfg.Camera) }
 	return l, nil
@@ -525,6 +529,7 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 	}
 	if decided {
 		l.stats.decisions.Add(1)
+		l.decisions.WithLabelValues(dec.Verdict.String()).Inc()
 		l.act(ctx, dec, jpeg)
 	}
 }

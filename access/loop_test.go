@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/config"
@@ -554,4 +555,44 @@ func TestStalledCameraCommandIsLostAndKilled(t *testing.T) {
 		out, _ := exec.Command("pgrep", "-f", "^"+marker).Output()
 		return len(strings.TrimSpace(string(out))) == 0
 	})
+}
+
+func TestMetrics(t *testing.T) {
+	matCheck(t)
+	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol})
+	reg := prometheus.NewRegistry()
+	if err := f.loop.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	f.feed(t, t0, 4, 4, df01Probe)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, lp := range m.GetLabel() {
+				name += "{" + lp.GetName() + "=" + lp.GetValue() + "}"
+			}
+			switch {
+			case m.GetCounter() != nil:
+				got[name] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				got[name] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	for name, want := range map[string]float64{
+		"facegate_access_frames_processed_total":               4,
+		"facegate_access_face_frames_total":                    4,
+		"facegate_access_decisions_total{type=access_granted}": 1,
+		"facegate_camera_last_frame_age_seconds":               -1, // no camera in this test
+		"facegate_camera_frames_dropped_total":                 0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v; all: %v", name, v, ok, want, got)
+		}
+	}
 }
