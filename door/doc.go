@@ -22,3 +22,22 @@
 // gpio = "sim" they are gpiotest pins whose contact and button are driven by
 // SimContact and SimExitPress (demo mode and tests).
 package door
+
+// Wiring notes (Raspberry Pi 4B):
+//
+//   - Relay: relay_pin drives the relay board's input; most boards are
+//     active-low (relay_active_low = true, the default). The door is locked
+//     whenever the relay is released. Fail-secure (locked on power loss) or
+//     fail-safe (unlocked on power loss, e.g. for fire egress) is chosen by
+//     the lock hardware and the relay contact it is wired to (NO or NC), not
+//     by software: the software always releases the relay to lock.
+//   - Door contact: a reed switch between contact_pin and ground reads low
+//     when the door is shut, so contact_open_high = true (the default) and
+//     the controller enables the pull-up; a cut wire then reads "open". With
+//     contact_open_high = false it enables the pull-down instead.
+//   - Exit button: a push button between exit_pin and ground
+//     (exit_active_low = true, the default, pull-up enabled).
+//   - debounce_ms (default 50) is how long an input must stay quiet before
+//     it is read; a press shorter than that is ignored.
+//   - Events and alarms are timed at the first edge of the burst that
+//     changed the input, not when the debounce period ended.
