@@ -69,7 +69,7 @@ func (l *Link) discovery() map[string][]byte {
 
 // publishDiscovery publishes the discovery configs, retained.
 func (l *Link) publishDiscovery() {
-	if !l.cfg.MQTT.HomeAssistant || !l.isUp() {
+	if !l.cfg.MQTT.HomeAssistant || !l.client.IsConnectionOpen() {
 		return
 	}
 	for topic, payload := range l.discovery() {

@@ -425,7 +425,7 @@ func (l *Link) statePayload(ctx context.Context, st door.State) []byte {
 	s := l.Status()
 	p := statePayload{
 		Door: st.DoorState(), Contact: st.Contact, People: people,
-		Link:    linkState{Connected: s.Connected, Since: s.Since.UTC().Format(time.RFC3339), Connects: s.Connects, Keepalive: l.cfg.MQTT.KeepaliveSeconds},
+		Link:    linkState{Connected: l.client.IsConnectionOpen(), Since: s.Since.UTC().Format(time.RFC3339), Connects: s.Connects, Keepalive: l.cfg.MQTT.KeepaliveSeconds},
 		Version: l.version.Load().(string), TS: time.Now().UTC().Format(time.RFC3339),
 		ForcedOpen: st.ForcedOpen, HeldOpen: st.HeldOpen,
 	}
@@ -451,7 +451,7 @@ func (l *Link) stateLoop(ctx context.Context) {
 	defer tick.Stop()
 	rev, _ := l.db.LibraryRevision(ctx) // the connect publishes the count as of now
 	publish := func(st door.State) {
-		if !l.isUp() {
+		if !l.client.IsConnectionOpen() {
 			return // published again on connect
 		}
 		l.client.Publish(l.topics.state, 1, true, l.statePayload(ctx, st))

@@ -134,6 +134,7 @@ func TestNoLossAcrossBrokerOutages(t *testing.T) {
 	}
 	b.Restart()
 	gen(100)
+	waitFor(t, "reconnect after restart", 20*time.Second, func() bool { return r.link.Status().Connects == 2 })
 	b.Freeze()
 	gen(100) // broker frozen: the link notices and queues
 	time.Sleep(3 * time.Second)
