@@ -265,6 +265,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	data := map[string]any{"Next": next, "LoginUser": user}
 	if d := s.limiter.wait(ip); d > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(int(d.Seconds())))
+		s.metrics.logins.WithLabelValues("limited").Inc()
 		data["Error"] = fmt.Sprintf("Too many failed logins from your address. Try again in %d seconds.", int(d.Seconds()))
 		s.render(w, r, http.StatusTooManyRequests, "login", data)
 		return
@@ -278,12 +279,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r.Context(), user, "login", "web", "from "+ip, ok)
 	if !ok {
+		s.metrics.logins.WithLabelValues("wrong").Inc()
 		s.limiter.failed(ip)
 		s.log.Warn("web login failed", "user", user, "client", ip)
 		data["Error"] = "Wrong user name or password."
 		s.render(w, r, http.StatusUnauthorized, "login", data)
 		return
 	}
+	s.metrics.logins.WithLabelValues("ok").Inc()
 	token, exp := s.sessions.create(user)
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/", Expires: exp,

@@ -157,6 +157,16 @@ listen = "127.0.0.1:%d"
 		`Array.from(document.querySelectorAll("#people .person-name")).some(h => h.textContent === "Ada Lovelace")`)
 	shots.shot(ctx, "e2e-1-people")
 
+	// Enrol from the live camera: the frame shows Ada, so the new person is
+	// stored with a warning that the face already matches her.
+	step(t, ctx, "capture from camera",
+		chromedp.SendKeys(chromedp.CSS("#person-name"), "Camera Ada"),
+		chromedp.Click(chromedp.CSS("#capture")),
+		chromedp.WaitVisible(chromedp.CSS("#previews li img")),
+		chromedp.Click(chromedp.CSS("#add-submit")))
+	eventually(t, ctx, "the duplicate warning", `(() => { const w = document.querySelector("#previews .warning"); return !!w && w.textContent.includes("Ada Lovelace") })()`)
+	shots.shot(ctx, "e2e-1b-camera-capture-warning")
+
 	// The camera keeps showing her: an access_granted event for her appears.
 	deadline := time.Now().Add(60 * time.Second)
 	for {

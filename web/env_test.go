@@ -147,7 +147,7 @@ func newEnv(t *testing.T) *env {
 	}
 	srv, err := New(cfg, Deps{
 		DB: db, Vision: testPipeline(t, cfg), Door: d, Frames: &imageFrames{jpg: jpg}, Health: h,
-		Gatherer: reg, Log: log,
+		Gatherer: reg, Registerer: reg, Log: log,
 		OnLibraryChange: func() { e.mu.Lock(); e.reload++; e.mu.Unlock() },
 	})
 	if err != nil {

@@ -54,8 +54,10 @@ func TestHealthzAndMetricsNeedNoLogin(t *testing.T) {
 	if h.Status != "ok" {
 		t.Errorf("after camera recovered: status %q", h.Status)
 	}
+	e.login()
 	resp, body = e.do(c, "GET", "/metrics", nil, "")
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "facegate_test_total 0") {
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "facegate_test_total 0") ||
+		!strings.Contains(string(body), `facegate_web_logins_total{result="ok"} 1`) || !strings.Contains(string(body), "facegate_web_live_streams 0") {
 		t.Errorf("/metrics: status %d body %q", resp.StatusCode, body)
 	}
 }
@@ -265,6 +267,10 @@ func TestBadUploadsRefusedAndNothingStored(t *testing.T) {
 				t.Logf("%s -> %q", tc.file.name, p.Error)
 			}
 		})
+	}
+	_, metrics := e.do(c, "GET", "/metrics", nil, "")
+	if !strings.Contains(string(metrics), `facegate_web_photos_checked_total{result="refused"} 8`) {
+		t.Errorf("refused photos not counted in /metrics")
 	}
 	ps := e.people()
 	if len(ps) != 1 || ps[0].Templates != 1 || e.revision() != before {

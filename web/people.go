@@ -97,19 +97,20 @@ func (s *Server) maxPhotoBytes() int64 {
 var errUpload = errors.New("web: bad upload")
 
 // readUpload streams a multipart body: form fields (small) and "image"
-// parts, each read up to the per-photo limit. A photo over the limit is
-// kept as a result with tooLarge set, so its error is reported next to it.
-func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (map[string]string, []photo, error) {
+// parts, each read up to the per-photo limit and handed to check at once,
+// so only one photo is in memory at a time. A photo over the limit is
+// passed with tooLarge set, so its error is reported next to it.
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, check func(photo)) (map[string]string, error) {
 	maxPhoto := s.maxPhotoBytes()
-	// Room for several full-size photos; a photo over its own limit is
-	// skipped without being kept in memory.
-	r.Body = http.MaxBytesReader(w, r.Body, maxPhoto*maxPhotosPerUpload/2+(64<<20))
+	// Photos are checked one at a time, so the total only bounds how long
+	// one request can keep the pipeline busy.
+	r.Body = http.MaxBytesReader(w, r.Body, maxPhoto*(maxPhotosPerUpload+1)+(1<<20))
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: expected a multipart/form-data upload", errUpload)
+		return nil, fmt.Errorf("%w: expected a multipart/form-data upload", errUpload)
 	}
 	fields := map[string]string{}
-	var photos []photo
+	n := 0
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -118,15 +119,15 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (map[string]
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, nil, fmt.Errorf("%w: the upload is larger than %d MB in total; send fewer photos at once", errUpload, mbe.Limit>>20)
+				return nil, fmt.Errorf("%w: the upload is larger than %d MB in total; send fewer photos at once", errUpload, mbe.Limit>>20)
 			}
-			return nil, nil, fmt.Errorf("%w: reading upload: %v", errUpload, err)
+			return nil, fmt.Errorf("%w: reading upload: %v", errUpload, err)
 		}
 		name := part.FormName()
 		if part.FileName() == "" && name != "image" {
 			b, err := io.ReadAll(io.LimitReader(part, 4<<10))
 			if err != nil {
-				return nil, nil, fmt.Errorf("%w: reading field %s: %v", errUpload, name, err)
+				return nil, fmt.Errorf("%w: reading field %s: %v", errUpload, name, err)
 			}
 			fields[name] = string(b)
 			continue
@@ -134,48 +135,56 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (map[string]
 		if name != "image" {
 			continue
 		}
-		if len(photos) >= maxPhotosPerUpload {
-			return nil, nil, fmt.Errorf("%w: at most %d photos per upload", errUpload, maxPhotosPerUpload)
+		if n >= maxPhotosPerUpload {
+			return nil, fmt.Errorf("%w: at most %d photos per upload", errUpload, maxPhotosPerUpload)
 		}
 		fn := part.FileName()
 		if fn == "" {
-			fn = fmt.Sprintf("photo %d", len(photos)+1)
+			fn = fmt.Sprintf("photo %d", n+1)
 		}
 		b, err := io.ReadAll(io.LimitReader(part, maxPhoto+1))
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, nil, fmt.Errorf("%w: the upload is larger than %d MB in total; send fewer photos at once", errUpload, mbe.Limit>>20)
+				return nil, fmt.Errorf("%w: the upload is larger than %d MB in total; send fewer photos at once", errUpload, mbe.Limit>>20)
 			}
-			return nil, nil, fmt.Errorf("%w: reading %s: %v", errUpload, fn, err)
+			return nil, fmt.Errorf("%w: reading %s: %v", errUpload, fn, err)
 		}
 		p := photo{file: fn, data: b}
 		if int64(len(b)) > maxPhoto {
 			p = photo{file: fn, tooLarge: true}
 		}
-		photos = append(photos, p)
+		n++
+		check(p)
 	}
-	return fields, photos, nil
+	return fields, nil
 }
 
-// checkPhotos runs every photo through the enrolment checks. forPerson is
-// the person the photos are for (0 = a new person), so a match with that
+// photoChecker collects the verdicts on the photos of one upload. forPerson
+// is the person the photos are for (0 = a new person), so a match with that
 // same person is not a warning.
-func (s *Server) checkPhotos(ctx context.Context, photos []photo, forPerson int64) ([]facedb.Template, []photoResult) {
-	var ts []facedb.Template
-	res := make([]photoResult, 0, len(photos))
-	for _, p := range photos {
-		t, pr := s.checkPhoto(ctx, p, forPerson)
-		if pr.OK {
-			ts = append(ts, t)
-		}
-		res = append(res, pr)
-	}
-	return ts, res
+type photoChecker struct {
+	s         *Server
+	ctx       context.Context
+	forPerson int64
+	ts        []facedb.Template
+	res       []photoResult
 }
 
-func (s *Server) checkPhoto(ctx context.Context, p photo, forPerson int64) (facedb.Template, photoResult) {
-	res := photoResult{File: p.file}
+func (c *photoChecker) check(p photo) {
+	t, pr := c.s.checkPhoto(c.ctx, p, c.forPerson)
+	if pr.OK {
+		c.ts = append(c.ts, t)
+	}
+	c.res = append(c.res, pr)
+}
+
+func (s *Server) checkPhoto(ctx context.Context, p photo, forPerson int64) (t facedb.Template, res photoResult) {
+	defer func(start time.Time) {
+		s.metrics.photoSeconds.Observe(time.Since(start).Seconds())
+		s.metrics.photos.WithLabelValues(photoOutcome(res)).Inc()
+	}(time.Now())
+	res = photoResult{File: p.file}
 	if p.tooLarge {
 		res.Error = fmt.Sprintf("too large: the limit is %g MB per photo", s.cfg.Web.MaxUploadMB)
 		return facedb.Template{}, res
@@ -209,6 +218,17 @@ func (s *Server) checkPhoto(ctx context.Context, p photo, forPerson int64) (face
 		Quality:   a.Quality.Sharpness,
 		Thumbnail: thumb,
 	}, res
+}
+
+// photoOutcome is the metrics label of a verdict.
+func photoOutcome(r photoResult) string {
+	switch {
+	case r.OK && r.Warning != "":
+		return "stored_duplicate_warning"
+	case r.OK:
+		return "stored"
+	}
+	return "refused"
 }
 
 // describeEnrolError turns a vision error into the message shown next to
@@ -372,7 +392,8 @@ func (s *Server) apiAddPerson(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "face recognition is not running; photos cannot be checked")
 		return
 	}
-	fields, photos, err := s.readUpload(w, r)
+	pc := &photoChecker{s: s, ctx: r.Context()}
+	fields, err := s.readUpload(w, r, pc.check)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errUpload.Error()+": "))
 		return
@@ -382,11 +403,11 @@ func (s *Server) apiAddPerson(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, uploadResult{Error: err.Error(), Photos: []photoResult{}})
 		return
 	}
-	if len(photos) == 0 {
+	if len(pc.res) == 0 {
 		writeJSON(w, http.StatusBadRequest, uploadResult{Error: "add at least one photo", Photos: []photoResult{}})
 		return
 	}
-	ts, res := s.checkPhotos(r.Context(), photos, 0)
+	ts, res := pc.ts, pc.res
 	if len(ts) == 0 {
 		writeJSON(w, http.StatusUnprocessableEntity, uploadResult{Error: "no usable photo; nothing was stored", Photos: res})
 		return
@@ -399,7 +420,7 @@ func (s *Server) apiAddPerson(w http.ResponseWriter, r *http.Request) {
 	}
 	user, _ := userFrom(r.Context())
 	s.audit(r.Context(), user, "person_add", fmt.Sprintf("person %d", p.ID), fmt.Sprintf("%s, %d photos", name, len(ts)), true)
-	s.log.Info("person enrolled", "id", p.ID, "name", name, "photos", len(ts), "refused", len(photos)-len(ts), "user", user)
+	s.log.Info("person enrolled", "id", p.ID, "name", name, "photos", len(ts), "refused", len(res)-len(ts), "user", user)
 	s.libraryChanged()
 	pj := toPersonJSON(p, time.Now())
 	writeJSON(w, http.StatusCreated, uploadResult{Person: &pj, Photos: res})
@@ -414,16 +435,17 @@ func (s *Server) apiAddPhotos(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	_, photos, err := s.readUpload(w, r)
+	pc := &photoChecker{s: s, ctx: r.Context(), forPerson: p.ID}
+	_, err := s.readUpload(w, r, pc.check)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errUpload.Error()+": "))
 		return
 	}
-	if len(photos) == 0 {
+	if len(pc.res) == 0 {
 		writeJSON(w, http.StatusBadRequest, uploadResult{Error: "add at least one photo", Photos: []photoResult{}})
 		return
 	}
-	ts, res := s.checkPhotos(r.Context(), photos, p.ID)
+	ts, res := pc.ts, pc.res
 	if len(ts) == 0 {
 		writeJSON(w, http.StatusUnprocessableEntity, uploadResult{Error: "no usable photo; nothing was stored", Photos: res})
 		return

@@ -51,7 +51,8 @@ type Deps struct {
 	Door            Door
 	Frames          Frames
 	Health          *health.Tracker
-	Gatherer        prometheus.Gatherer
+	Gatherer        prometheus.Gatherer   // served on /metrics
+	Registerer      prometheus.Registerer // optional: where the web page registers its own metrics
 	Log             *slog.Logger
 	OnLibraryChange func() // called after people or templates changed (e.g. access.Loop.ReloadGallery)
 }
@@ -72,6 +73,41 @@ type Server struct {
 	galleryRev int64
 
 	streams chan struct{} // concurrent MJPEG streams allowed
+	metrics metrics
+}
+
+type metrics struct {
+	logins       *prometheus.CounterVec
+	photos       *prometheus.CounterVec
+	photoSeconds prometheus.Histogram
+	streams      prometheus.GaugeFunc
+}
+
+func newMetrics(s *Server) metrics {
+	return metrics{
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_web_logins_total", Help: "Web login attempts by result (ok, wrong, limited).",
+		}, []string{"result"}),
+		photos: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_web_photos_checked_total", Help: "Uploaded enrolment photos by outcome.",
+		}, []string{"result"}),
+		photoSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "facegate_web_photo_check_seconds", Help: "Time to decode and check one uploaded photo.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
+		}),
+		streams: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "facegate_web_live_streams", Help: "Live view streams being sent.",
+		}, func() float64 { return float64(len(s.streams)) }),
+	}
+}
+
+func (m metrics) register(r prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m.logins, m.photos, m.photoSeconds, m.streams} {
+		if err := r.Register(c); err != nil {
+			return fmt.Errorf("web: registering metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // ErrConfig is returned by New for unusable dependencies.
@@ -101,6 +137,12 @@ func New(cfg config.Config, deps Deps) (*Server, error) {
 		limiter:  newLoginLimiter(),
 		started:  time.Now(),
 		streams:  make(chan struct{}, 8),
+	}
+	s.metrics = newMetrics(s)
+	if deps.Registerer != nil {
+		if err := s.metrics.register(deps.Registerer); err != nil {
+			return nil, err
+		}
 	}
 	s.handler = s.routes()
 	return s, nil

@@ -112,7 +112,10 @@ function initPeople() {
       if (r.ok && r.data && r.data.person) {
         const p = r.data.person;
         if (clean) { setMsg(msg, "Added " + p.name + ".", "ok"); location.reload(); return; }
-        setMsg(msg, "Added " + p.name + " (#" + p.id + ") with the photos marked stored. Reload the page to see the list.", "warn");
+        setMsg(msg, "Added " + p.name + " (#" + p.id + ") with the photos marked stored. ", "warn");
+        const a = document.createElement("a");
+        a.href = "/"; a.textContent = "Show the list";
+        msg.append(a);
       } else {
         setMsg(msg, (r.data && r.data.error) || ("failed: HTTP " + r.status), "error");
       }
