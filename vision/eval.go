@@ -50,6 +50,9 @@ type EvalReport struct {
 
 	Sweep []SweepPoint `json:"sweep,omitempty"` // FAR/FRR/open-set false accepts at other thresholds
 
+	LowestGenuine   []PairScore `json:"lowest_genuine,omitempty"`   // the 3 hardest same-person pairs
+	HighestImpostor []PairScore `json:"highest_impostor,omitempty"` // the 3 most similar different-person pairs
+
 	Missed          []string `json:"missed,omitempty"`           // identity images without a detection
 	NofaceDetected  []string `json:"noface_detected,omitempty"`  // _noface images with a detection
 	QualityFailures []string `json:"quality_failures,omitempty"` // "path: reason"
@@ -62,6 +65,13 @@ type SweepPoint struct {
 	FAR                 float64 `json:"far"`
 	FRR                 float64 `json:"frr"`
 	OpenSetFalseAccepts int     `json:"open_set_false_accepts"`
+}
+
+// PairScore is the cosine score of two images.
+type PairScore struct {
+	A     string  `json:"a"`
+	B     string  `json:"b"`
+	Score float64 `json:"score"`
 }
 
 type evalSample struct {
@@ -231,15 +241,23 @@ func scoreSamples(rep *EvalReport, s []evalSample, t float64) {
 		}
 	}
 	var gen, imp []float64
+	var genP, impP []PairScore
 	for i := 0; i < n; i++ {
 		for j := i + 1; j < n; j++ {
+			ps := PairScore{A: s[i].path, B: s[j].path, Score: sim[i][j]}
 			if s[i].ident == s[j].ident {
 				gen = append(gen, sim[i][j])
+				genP = append(genP, ps)
 			} else {
 				imp = append(imp, sim[i][j])
+				impP = append(impP, ps)
 			}
 		}
 	}
+	sort.Slice(genP, func(i, j int) bool { return genP[i].Score < genP[j].Score })
+	sort.Slice(impP, func(i, j int) bool { return impP[i].Score > impP[j].Score })
+	rep.LowestGenuine = genP[:min(3, len(genP))]
+	rep.HighestImpostor = impP[:min(3, len(impP))]
 	rep.GenuinePairs, rep.ImpostorPairs = len(gen), len(imp)
 	sort.Float64s(gen)
 	sort.Float64s(imp)
