@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testPipeline(t *testing.T, cfg config.Config) *vision.Pipeline {
+func testPipeline(t testing.TB, cfg config.Config) *vision.Pipeline {
 	t.Helper()
 	pipeOnce.Do(func() { pipe, pipeErr = vision.Open(vision.OptionsFrom(cfg.Recognition, cfg.ModelsDir)) })
 	if pipeErr != nil {
@@ -75,7 +75,7 @@ func (f *imageFrames) LatestJPEG() ([]byte, time.Time) {
 // env is one running web server on a real database, the real vision
 // pipeline and a simulated door.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    config.Config
 	db     *facedb.DB
 	door   *door.Controller
@@ -101,7 +101,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -231,7 +231,7 @@ type upFile struct {
 	data []byte
 }
 
-func fileFrom(t *testing.T, folder, name string) upFile {
+func fileFrom(t testing.TB, folder, name string) upFile {
 	t.Helper()
 	b, err := os.ReadFile(testenv.Face(t, folder, name))
 	if err != nil {
@@ -240,7 +240,7 @@ func fileFrom(t *testing.T, folder, name string) upFile {
 	return upFile{name: name, data: b}
 }
 
-func multipartBody(t *testing.T, fields map[string]string, files ...upFile) (io.Reader, string) {
+func multipartBody(t testing.TB, fields map[string]string, files ...upFile) (io.Reader, string) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -289,7 +289,7 @@ func (e *env) revision() int64 {
 
 // waitFor polls cond (the door journal and the camera loop work
 // asynchronously) for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
