@@ -862,3 +862,19 @@ func TestSimNeedsSimGPIO(t *testing.T) {
 		t.Fatalf("SimExitPress on real pins: %v, want ErrNotSim", err)
 	}
 }
+
+func TestNoDebounce(t *testing.T) {
+	cfg := testCfg()
+	cfg.DebounceMS = 0 // every edge is read at once
+	r := newRig(t, cfg)
+	r.start()
+	in := r.c.contact
+	n := in.settled.Load()
+	r.setContact(false)
+	waitFor(t, "settle", func() bool { return in.settled.Load() > n })
+	r.setContact(true)
+	waitFor(t, "settle", func() bool { return in.settled.Load() > n+1 })
+	r.expectEvents(TypeDoorClosed, TypeDoorOpened, TypeDoorForcedOpen)
+	r.setExit(true)
+	waitFor(t, "exit unlock", func() bool { return !r.c.State().Locked })
+}
