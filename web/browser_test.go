@@ -220,6 +220,19 @@ func TestBrowserLoginEnrolLogUnlock(t *testing.T) {
 	eventually(t, ctx, "contact open", `document.querySelector("#door-contact").textContent === "contact: open"`)
 	step(t, ctx, "close contact", chromedp.Click(chromedp.CSS("#sim-close")))
 	eventually(t, ctx, "contact closed", `document.querySelector("#door-contact").textContent === "contact: closed"`)
+	step(t, ctx, "press exit button", chromedp.Click(chromedp.CSS("#sim-exit")))
+	eventually(t, ctx, "exit press confirmed", `document.querySelector("#door-msg").textContent === "Exit button pressed."`)
+	waitFor(t, "the exit_button and door events", func() bool {
+		recs, err := e.db.Events(context.Background(), facedb.EventFilter{Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, r := range recs {
+			seen[r.Type] = true
+		}
+		return seen["exit_button"] && seen["door_opened"] && seen["door_closed"]
+	})
 
 	// Logging out ends the session.
 	step(t, ctx, "log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))

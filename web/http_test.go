@@ -465,6 +465,9 @@ func TestEntryLogFiltersCSVAndSnapshots(t *testing.T) {
 	if resp.StatusCode != 200 || !regexp.MustCompile(`<tr class="alarm[^"]*"`).Match(body) || !strings.Contains(string(body), "/api/events.csv?kind=alarm") {
 		t.Errorf("events page: %d\n%s", resp.StatusCode, body)
 	}
+	if _, body := e.do(c, "GET", "/events?limit=2", nil, ""); !strings.Contains(string(body), "Showing the newest 2 entries") {
+		t.Error("a truncated entry log does not say so")
+	}
 	// CSV export.
 	resp, body = e.do(c, "GET", "/api/events.csv?type=access_granted", nil, "")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
