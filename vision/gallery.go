@@ -5,20 +5,12 @@ import (
 	"sync"
 	"sync/atomic"
 
-	gblas "gonum.org/v1/gonum/blas/gonum"
+	"github.com/facegate/facegate/vision/internal/fdot"
 )
 
-// dotRow scores one template row. On amd64 gonum's SSE assembly is about
-// twice as fast as the unrolled Go loop (BenchmarkMatch); elsewhere (arm64,
-// where gonum's float32 kernel is a plain Go loop) the unrolled Dot is used.
-var dotRow = Dot
-
-func init() {
-	if runtime.GOARCH == "amd64" {
-		var impl gblas.Implementation
-		dotRow = func(a, b []float32) float32 { return impl.Sdot(len(a), a, 1, b, 1) }
-	}
-}
+// dotRow scores one template row: AVX2+FMA assembly on amd64 CPUs that
+// have it, the unrolled Go loop elsewhere (package fdot).
+var dotRow = fdot.Dot
 
 // Entry is one stored template of one person.
 type Entry struct {
@@ -208,24 +200,5 @@ func (d *galleryData) scan(emb []float32, lo, hi int, enabledOnly bool) top2 {
 }
 
 // Dot is the dot product of two equally long vectors (cosine similarity for
-// L2-normalised embeddings), unrolled by eight.
-func Dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3, s4, s5, s6, s7 float32
-	i := 0
-	for ; i+8 <= len(a); i += 8 {
-		aa, bb := a[i:i+8:i+8], b[i:i+8:i+8]
-		s0 += aa[0] * bb[0]
-		s1 += aa[1] * bb[1]
-		s2 += aa[2] * bb[2]
-		s3 += aa[3] * bb[3]
-		s4 += aa[4] * bb[4]
-		s5 += aa[5] * bb[5]
-		s6 += aa[6] * bb[6]
-		s7 += aa[7] * bb[7]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-}
+// L2-normalised embeddings).
+func Dot(a, b []float32) float32 { return fdot.Dot(a, b) }
