@@ -234,6 +234,17 @@ func TestBrowserLoginEnrolLogUnlock(t *testing.T) {
 		return seen["exit_button"] && seen["door_opened"] && seen["door_closed"]
 	})
 
+	// The entry log and the live view fit a phone screen too.
+	step(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	for _, pg := range []string{"events", "live"} {
+		step(t, ctx, "phone "+pg, chromedp.Navigate(e.url+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		if over := value(t, ctx, "page width", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); over {
+			t.Errorf("%s page scrolls sideways on a phone", pg)
+		}
+		shots.shot(ctx, "7-"+pg+"-phone")
+	}
+	step(t, ctx, "desktop viewport", chromedp.EmulateViewport(1280, 900))
+
 	// Logging out ends the session.
 	step(t, ctx, "log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
 	step(t, ctx, "people after logout", chromedp.Navigate(e.url+"/"), chromedp.WaitVisible(chromedp.CSS("#login-form")))

@@ -12,5 +12,12 @@
 // before anything is written. Assets are embedded; there is no build step.
 //
 // The daemon creates a Server with New and runs it with Run; EnsureAdmin
-// creates the first user on a fresh database.
+// creates the first user on a fresh database and logs its random password
+// once; HashPassword is what `facegate passwd` stores. Sessions live in
+// memory (a restart logs everyone out); failed logins are limited per client
+// IP (5, then one per 12 s). Uploaded photos are checked one at a time as
+// they stream in (size, pixel count, decode, exactly one face, quality
+// gates) and a face that already matches someone else is stored with a
+// warning. The MJPEG live view ends when the client leaves or Run's context
+// is cancelled.
 package web
