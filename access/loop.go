@@ -519,7 +519,8 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 		gocv.PutText(&m, label, image.Pt(a.Face.Box.Min.X, y), gocv.FontHersheySimplex, 0.5*float64(thick)/2, col, thick/2+1)
 	}
 	if decided {
-		gocv.PutText(&m, dec.Verdict.String()+" "+dec.Name, image.Pt(10, 30), gocv.FontHersheySimplex, 0.8, colGrant, 2)
+		col := map[Verdict]color.RGBA{Granted: colGrant, Denied: colDeny, Stranger: colUnknown}[dec.Verdict]
+		gocv.PutText(&m, dec.Verdict.String()+" "+dec.Name, image.Pt(10, 30), gocv.FontHersheySimplex, 0.8, col, 2)
 	}
 	jpeg := encodeJPEG(m)
 	if jpeg != nil {

@@ -398,6 +398,9 @@ func TestRunGrantsAndSurvivesALostCamera(t *testing.T) {
 		c.Access.CooldownSeconds = 3600
 	}, map[string][]string{"Alice": df01Enrol})
 	linkPlaylist(t, frames, df01Probe, 2)
+	if err := os.WriteFile(filepath.Join(frames, "0000_corrupt.jpg"), []byte("\xff\xd8 not really a JPEG"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.loop.Run(ctx) }()
@@ -408,6 +411,9 @@ func TestRunGrantsAndSurvivesALostCamera(t *testing.T) {
 		}
 	}()
 	waitFor(t, "a grant", 60*time.Second, func() bool { return len(f.events(t, "access_granted")) == 1 })
+	if st := f.loop.Stats(); st.BadFrames == 0 || st.Outages != 0 {
+		t.Errorf("stats %+v: the corrupt frame should be skipped without losing the camera", st)
+	}
 	waitFor(t, "healthy camera", 10*time.Second, func() bool {
 		c := f.health.Report().Components["camera"]
 		return c.OK && strings.Contains(c.Detail, "fps")
@@ -594,5 +600,31 @@ func TestMetrics(t *testing.T) {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v; all: %v", name, v, ok, want, got)
 		}
+	}
+}
+
+// TestRunWithCameraCommand runs the loop on a cmd: source the way a Pi CSI
+// camera is read (rpicam-vid --codec mjpeg -o -): a child process writing
+// JPEGs to stdout, here a shell loop over face images.
+func TestRunWithCameraCommand(t *testing.T) {
+	matCheck(t)
+	var files []string
+	for _, img := range df01Probe {
+		folder, file, _ := strings.Cut(img, "/")
+		files = append(files, testenv.Face(t, folder, file))
+	}
+	f := newFixture(t, func(c *config.Config) {
+		c.Camera.Source = "cmd:while :; do for f in " + strings.Join(files, " ") + "; do cat $f; sleep 0.1; done; done"
+	}, map[string][]string{"Alice": df01Enrol})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.loop.Run(ctx) }()
+	waitFor(t, "a grant from the camera command", 60*time.Second, func() bool { return len(f.events(t, "access_granted")) == 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.events(t, "camera_lost")); n != 0 {
+		t.Errorf("%d camera_lost alarms while the command delivered frames", n)
 	}
 }

@@ -29,7 +29,11 @@ func (s Snapshots) Save(jpeg []byte, at time.Time) (string, error) {
 	if err := os.MkdirAll(day, 0o750); err != nil {
 		return "", fmt.Errorf("access: snapshot: %w", err)
 	}
-	path := filepath.Join(day, ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String()+".jpg")
+	id, err := ulid.New(ulid.Timestamp(at), ulid.DefaultEntropy())
+	if err != nil {
+		id = ulid.Make()
+	}
+	path := filepath.Join(day, id.String()+".jpg")
 	f, err := os.CreateTemp(day, ".snap-*")
 	if err != nil {
 		return "", fmt.Errorf("access: snapshot: %w", err)
