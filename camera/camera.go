@@ -48,7 +48,7 @@ func Open(ctx context.Context, cfg config.Camera) (Source, error) {
 	case "file":
 		return openFile(arg, interval, cfg.Loop)
 	case "v4l2":
-		return openV4L2(arg, cfg.Width, cfg.Height)
+		return openV4L2(arg, cfg.Width, cfg.Height, cfg.FPS)
 	case "gst":
 		return openCapture("gst:"+arg, func() (*gocv.VideoCapture, error) {
 			return gocv.VideoCaptureFileWithAPI(arg, gocv.VideoCaptureGstreamer)
@@ -65,7 +65,7 @@ func Open(ctx context.Context, cfg config.Camera) (Source, error) {
 	}
 }
 
-func openV4L2(arg string, w, h int) (Source, error) {
+func openV4L2(arg string, w, h int, fps float64) (Source, error) {
 	return openCapture("v4l2:"+arg, func() (*gocv.VideoCapture, error) {
 		var vc *gocv.VideoCapture
 		var err error
@@ -81,6 +81,10 @@ func openV4L2(arg string, w, h int) (Source, error) {
 			vc.Set(gocv.VideoCaptureFrameWidth, float64(w))
 			vc.Set(gocv.VideoCaptureFrameHeight, float64(h))
 		}
+		if fps > 0 {
+			vc.Set(gocv.VideoCaptureFPS, fps) // a request; the driver picks the nearest rate it has
+		}
+		vc.Set(gocv.VideoCaptureBufferSize, 1) // keep the newest frame, not a backlog
 		return vc, nil
 	})
 }
