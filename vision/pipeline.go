@@ -131,12 +131,16 @@ func (p *Pipeline) Detect(img gocv.Mat) ([]Face, error) {
 	return p.detectLocked(img)
 }
 
-// padBelow: images whose long side (after downscaling) is under this are
-// padded with a grey border of half their long side on every side, because
-// YuNet misses faces that fill the whole frame (tight enrolment crops).
+// padBelow: images whose long side is under this (small, tight enrolment
+// crops) are padded with a grey border of half their long side on every
+// side, because YuNet misses faces that fill the whole frame. Camera frames
+// and photos are larger and are not padded; Enrol retries a larger image
+// with padding when it finds no face.
 const padBelow = 400
 
-func (p *Pipeline) detectLocked(img gocv.Mat) ([]Face, error) {
+func (p *Pipeline) detectLocked(img gocv.Mat) ([]Face, error) { return p.detectPadLocked(img, false) }
+
+func (p *Pipeline) detectPadLocked(img gocv.Mat, forcePad bool) ([]Face, error) {
 	t0 := time.Now()
 	defer func() { p.lastDetect = time.Since(t0) }()
 	if img.Empty() {
@@ -178,7 +182,7 @@ func (p *Pipeline) detectLocked(img gocv.Mat) ([]Face, error) {
 		sx, sy = float64(nw)/float64(w), float64(nh)/float64(h)
 	}
 	pad := 0
-	if long := max(work.Cols(), work.Rows()); long < padBelow {
+	if long := max(work.Cols(), work.Rows()); forcePad || max(w, h) < padBelow {
 		pad = long / 2
 		b := gocv.NewMat()
 		owned = append(owned, &b)
@@ -231,7 +235,11 @@ func (p *Pipeline) Analyze(img gocv.Mat) ([]Analysis, error) {
 	if p.closed {
 		return nil, ErrClosed
 	}
-	faces, err := p.detectLocked(img)
+	return p.analyzeLocked(img, false)
+}
+
+func (p *Pipeline) analyzeLocked(img gocv.Mat, forcePad bool) ([]Analysis, error) {
+	faces, err := p.detectPadLocked(img, forcePad)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +346,22 @@ func (p *Pipeline) embedLocked(aligned gocv.Mat) ([]float32, error) {
 // face must pass the quality gates. It returns the analysis and a JPEG
 // thumbnail of the face.
 func (p *Pipeline) Enrol(img gocv.Mat) (Analysis, []byte, error) {
-	as, err := p.Analyze(img)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return Analysis{}, nil, ErrClosed
+	}
+	as, err := p.analyzeLocked(img, false)
+	if err == nil && len(as) <= 1 && !oneGoodFace(as) && max(img.Cols(), img.Rows()) >= padBelow {
+		// No face, or one unusable face: maybe a large tight crop, where
+		// YuNet misses or mis-places the landmarks of a face that fills
+		// the frame. Retry with a border and keep that result only if it
+		// is usable. Several faces are refused without retry.
+		if padded, perr := p.analyzeLocked(img, true); perr == nil && oneGoodFace(padded) {
+			as = padded
+		}
+	}
+	p.mu.Unlock()
 	if err != nil {
 		return Analysis{}, nil, err
 	}
@@ -356,6 +379,8 @@ func (p *Pipeline) Enrol(img gocv.Mat) (Analysis, []byte, error) {
 	}
 	return as[0], thumb, nil
 }
+
+func oneGoodFace(as []Analysis) bool { return len(as) == 1 && as[0].Quality.OK }
 
 // Thumbnail crops box with a 30% margin from img and encodes it as a JPEG
 // whose long side is at most size pixels.

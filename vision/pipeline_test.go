@@ -473,3 +473,29 @@ func TestThumbnailOutside(t *testing.T) {
 	}
 	_ = color.RGBA{}
 }
+
+// TestEnrolLargeTightCrop: a large photo that is only a face (no margin) is
+// not padded for detection like a camera frame; YuNet then places the
+// landmarks badly enough that the face looks turned. Enrol retries such an
+// image with a grey border instead of refusing it.
+func TestEnrolLargeTightCrop(t *testing.T) {
+	checkMats(t)
+	p := openPipeline(t, defaultOptions(t))
+	src := readFace(t, "bbt_leonard", "leonard3.png")
+	big := gocv.NewMat()
+	defer big.Close()
+	gocv.Resize(src, &big, image.Pt(450, 450), 0, 0, gocv.InterpolationCubic)
+	src.Close()
+	as, err := p.Analyze(big)
+	if err != nil || len(as) != 1 || as[0].Quality.OK {
+		t.Fatalf("fixture no longer shows the problem: unpadded analysis %+v, %v", as, err)
+	}
+	a, thumb, err := p.Enrol(big)
+	if err != nil || a.Embedding == nil || thumb == nil {
+		t.Fatalf("Enrol(450x450 tight crop): %v", err)
+	}
+	ref := analyzeOne(t, p, "bbt_leonard", "leonard3.png")
+	if s := Dot(a.Embedding, ref.Embedding); s < 0.8 {
+		t.Errorf("retried enrolment embedding scores %.3f against the original crop's", s)
+	}
+}
