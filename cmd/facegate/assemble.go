@@ -70,7 +70,7 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 			return nil, nil, cleanup, err
 		}
 		srv, err := web.New(cfg, web.Deps{
-			DB: db, Vision: pipe, Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Log: log,
+			DB: db, Vision: pipe, Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Registerer: reg, Log: log,
 			OnLibraryChange: loop.ReloadGallery,
 		})
 		if err != nil {
