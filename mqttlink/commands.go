@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -119,7 +120,7 @@ func (l *Link) reject(ctx context.Context, name, requestID, reason, detail strin
 	l.record(ctx, facedb.Record{Kind: kindEvent, Type: typeCommandRejected, Reason: reason, Source: door.SourceRemote,
 		Detail: map[string]any{"command": name, "request_id": requestID}})
 	l.audit(ctx, name, requestID, false, reason+": "+detail)
-	l.m.commands.WithLabelValues(name, reason).Inc()
+	l.m.commands.WithLabelValues(metricName(name), reason).Inc()
 	l.reply(name, Reply{RequestID: requestID, OK: false, Error: reason})
 }
 
@@ -133,8 +134,17 @@ func (l *Link) finish(ctx context.Context, name, requestID string, ok bool, errT
 		l.log.Info("mqtt command executed", "command", name, "request_id", requestID)
 	}
 	l.audit(ctx, name, requestID, ok, errText)
-	l.m.commands.WithLabelValues(name, result).Inc()
+	l.m.commands.WithLabelValues(metricName(name), result).Inc()
 	l.reply(name, Reply{RequestID: requestID, OK: ok, Error: errText, State: state})
+}
+
+// metricName bounds the label values: any name outside the contract (a
+// sender may invent topics) counts as "unknown".
+func metricName(name string) string {
+	if slices.Contains(signedcmd.Names, name) || name == haCommandName {
+		return name
+	}
+	return "unknown"
 }
 
 func (l *Link) record(ctx context.Context, r facedb.Record) {

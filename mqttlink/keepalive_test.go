@@ -1,11 +1,15 @@
 package mqttlink
 
 import (
+	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/facegate/facegate/door"
 	"github.com/facegate/facegate/internal/testenv"
 )
 
@@ -112,5 +116,39 @@ func TestFrozenBrokerDetected(t *testing.T) {
 	}
 	if c := r.health.Report().Components[HealthComponent]; !c.OK {
 		t.Errorf("health not OK after reconnect: %+v", c)
+	}
+}
+
+// TestKeepAliveZeroDisables: K = 0 is accepted with a warning and the client
+// sends no PINGREQ at all.
+func TestKeepAliveZeroDisables(t *testing.T) {
+	t.Parallel()
+	b := testenv.StartBroker(t)
+	proxy := startProxy(t, b.Addr)
+	var logBuf syncBuffer
+	cfg := testConfig("tcp://"+proxy.Addr, 0)
+	db := openDB(t, "")
+	d, err := door.Open(cfg.Door, db, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	l, err := New(cfg, db, d, nil, nil, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "connect", 10*time.Second, func() bool { return l.Status().Connected })
+	time.Sleep(time.Second) // connect burst: CONNECT, SUBSCRIBE, online, state
+	_, before := proxy.maxGap(time.Now())
+	time.Sleep(3 * time.Second)
+	if _, after := proxy.maxGap(time.Now()); after != before {
+		t.Fatalf("client wrote %d times on an idle link with keep-alive 0", after-before)
+	}
+	if !strings.Contains(logBuf.String(), "keepalive_seconds = 0 disables keep-alive") {
+		t.Fatalf("no warning about keep-alive 0 in the log:\n%s", logBuf.String())
 	}
 }
