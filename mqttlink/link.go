@@ -298,9 +298,7 @@ func (l *Link) setHealth(ok bool, detail string) {
 // hands it to connectLoop without blocking.
 func (l *Link) onLost(_ mqtt.Client, err error) {
 	reason := reasonNetwork
-	l.connMu.Lock()
-	kc := l.conn
-	l.connMu.Unlock()
+	kc := l.currentConn()
 	switch {
 	case kc != nil && kc.Reason() != "":
 		reason = kc.Reason()
@@ -318,12 +316,16 @@ func (l *Link) onLost(_ mqtt.Client, err error) {
 	}
 }
 
+// currentConn is the network connection paho uses now (nil before the first dial).
+func (l *Link) currentConn() *keepAliveConn {
+	l.connMu.Lock()
+	defer l.connMu.Unlock()
+	return l.conn
+}
+
 // closeConn drops the current connection (paho then reports it lost).
 func (l *Link) closeConn(reason string) {
-	l.connMu.Lock()
-	kc := l.conn
-	l.connMu.Unlock()
-	if kc != nil {
+	if kc := l.currentConn(); kc != nil {
 		kc.dead(reason)
 	}
 }

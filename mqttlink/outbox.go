@@ -111,6 +111,7 @@ type inflight struct {
 
 // publishBatch publishes msgs in order, then collects their PUBACKs in order.
 func (l *Link) publishBatch(ctx context.Context, msgs []facedb.OutboxMsg) error {
+	conn := l.currentConn()
 	fl := make([]inflight, 0, len(msgs))
 	for _, m := range msgs {
 		topic := l.topics.events
@@ -145,10 +146,10 @@ func (l *Link) publishBatch(ctx context.Context, msgs []facedb.OutboxMsg) error 
 	if err := l.db.NoteAttempt(context.WithoutCancel(ctx), f.msg.Seq); err != nil {
 		l.log.Warn("mqtt outbox note attempt", "seq", f.msg.Seq, "err", err)
 	}
-	if errors.Is(failure, errNoAck) {
+	if errors.Is(failure, errNoAck) && conn != nil && conn == l.currentConn() {
 		// Connected but unacknowledged for this long: treat the link as
-		// broken and start over on a fresh connection.
-		l.closeConn("ack_timeout")
+		// broken and start over on a fresh connection (never a newer one).
+		conn.dead("ack_timeout")
 	}
 	return fmt.Errorf("mqttlink: publish seq %d: %w", f.msg.Seq, failure)
 }
