@@ -38,6 +38,14 @@ func rssMB(b *testing.B) float64 {
 	return 0
 }
 
+// heapMB is the Go heap in use (live objects and fragmentation), which
+// separates Go-side growth from C-side (OpenCV, SQLite) growth in the RSS.
+func heapMB() float64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapInuse) / (1 << 20)
+}
+
 // cameraFrames writes the images as 640x480 JPEG camera frames (letterboxed
 // on grey) into dir and returns their paths in order.
 func cameraFrames(b *testing.B, dir string, imgs []string) {
@@ -88,7 +96,7 @@ func BenchmarkLoopSoak(b *testing.B) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	runtime.GC()
-	rss0 := rssMB(b)
+	rss0, heap0 := rssMB(b), heapMB()
 	start := f.loop.Stats()
 	b.ResetTimer()
 	t0 := time.Now()
@@ -108,12 +116,14 @@ func BenchmarkLoopSoak(b *testing.B) {
 		b.Fatal(err)
 	}
 	runtime.GC()
-	rss1 := rssMB(b)
+	rss1, heap1 := rssMB(b), heapMB()
 	processed := end.Processed - start.Processed
 	b.ReportMetric(float64(processed)/elapsed.Seconds(), "frames/s")
 	b.ReportMetric(float64(end.Dropped-start.Dropped)/float64(end.Captured-start.Captured), "dropped/captured")
 	b.ReportMetric(rss0, "rss_start_MB")
 	b.ReportMetric(rssMid, "rss_half_MB")
+	b.ReportMetric(heap0, "go_heap_start_MB")
+	b.ReportMetric(heap1, "go_heap_end_MB")
 	b.ReportMetric(rss1, "rss_end_MB")
 	b.ReportMetric(float64(end.Decisions-start.Decisions), "decisions")
 	if n := matsOpen(); n != mats {
