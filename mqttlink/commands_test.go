@@ -47,7 +47,10 @@ func newCommander(t *testing.T, brokerURL string) *commander {
 		ch := cm.replies[name]
 		cm.mu.Unlock()
 		if ch != nil {
-			ch <- r
+			select { // never block paho's reader (see the flood test)
+			case ch <- r:
+			default:
+			}
 		}
 	})
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -251,5 +254,48 @@ func TestCommandsDisabledWithoutKey(t *testing.T) {
 	}
 	if got := rejections(t, r.db); got["disabled"] != 1 {
 		t.Fatalf("rejections = %v", got)
+	}
+}
+
+// TestCommandFloodDoesNotStallLink: a flood of junk commands must not block
+// paho's reader (which would starve PINGRESP and drop the link): the handler
+// only queues, excess is dropped, and a valid command still works afterwards.
+func TestCommandFloodDoesNotStallLink(t *testing.T) {
+	t.Parallel()
+	b := testenv.StartBroker(t)
+	r := startRig(t, testConfig(b.URL, 2), nil) // ping timeout 1 s
+	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	cm := newCommander(t, b.URL)
+	for i := 0; i < 1000; i++ {
+		cm.c.Publish(signedcmd.Topic(prefix, "unlock"), 0, false, fmt.Sprintf(`{"junk":%d}`, i))
+	}
+	time.Sleep(5 * time.Second) // > 2 keep-alives with the queue full
+	if st := r.link.Status(); st.Connects != 1 || len(st.Losses) != 0 {
+		t.Fatalf("link dropped during the flood: %+v", st)
+	}
+	if v := metricValue(t, r.reg, "facegate_mqtt_commands_total"); v != 1000 {
+		t.Fatalf("commands counted %v (handled + dropped), want 1000", v)
+	}
+	for len(cm.replies["unlock"]) > 0 {
+		<-cm.replies["unlock"]
+	}
+	waitFor(t, "queue drained", 60*time.Second, func() bool { return len(r.link.cmds) == 0 })
+	time.Sleep(500 * time.Millisecond)
+	for len(cm.replies["unlock"]) > 0 {
+		<-cm.replies["unlock"]
+	}
+	bb := cm.body(0, 0)
+	cm.send(t, "unlock", cm.signed(t, "unlock", bb), false)
+	for {
+		rep := cm.reply(t, "unlock")
+		if rep.RequestID == bb.RequestID {
+			if !rep.OK {
+				t.Fatalf("valid unlock after the flood: %+v", rep)
+			}
+			break
+		}
+	}
+	if r.door.State().Locked {
+		t.Fatal("valid unlock after the flood did not energise the relay")
 	}
 }
