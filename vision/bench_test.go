@@ -176,7 +176,7 @@ func randomEntries(n, dims int) []Entry {
 // BenchmarkMatch: 1:N search over 512-d templates: the shipped code
 // (contiguous []float32, AVX2+FMA dot on amd64, split over GOMAXPROCS from
 // 8192 templates), the same on one goroutine, the portable unrolled Go dot
-// on one goroutine (what a Pi runs), and OpenCV gemm through gocv (gallery x
+// on one goroutine (the fallback for CPUs without AVX2/NEON), and OpenCV gemm through gocv (gallery x
 // probe^T, then a scan for the two best identities).
 func BenchmarkMatch(b *testing.B) {
 	r := rand.New(rand.NewPCG(3, 4))

@@ -9,7 +9,7 @@ import (
 )
 
 // dotRow scores one template row: AVX2+FMA assembly on amd64 CPUs that
-// have it, the unrolled Go loop elsewhere (package fdot).
+// have it, NEON on arm64, the unrolled Go loop elsewhere (package fdot).
 var dotRow = fdot.Dot
 
 // Entry is one stored template of one person.

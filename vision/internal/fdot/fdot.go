@@ -1,16 +1,16 @@
 package fdot
 
 // Dot returns the dot product of a and b[:len(a)] with the fastest kernel
-// this CPU supports.
+// this CPU supports: AVX2+FMA on amd64 (when present), NEON on arm64.
 func Dot(a, b []float32) float32 {
-	if useAVX2 {
-		return dotAVX(a, b)
+	if useSIMD {
+		return dotSIMD(a, b)
 	}
 	return Generic(a, b)
 }
 
 // Accelerated reports whether Dot uses a SIMD kernel.
-func Accelerated() bool { return useAVX2 }
+func Accelerated() bool { return useSIMD }
 
 // Generic is the portable kernel: eight independent accumulators.
 func Generic(a, b []float32) float32 {

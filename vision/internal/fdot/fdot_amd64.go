@@ -2,13 +2,13 @@ package fdot
 
 import "golang.org/x/sys/cpu"
 
-var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+var useSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
 func dotAVX2(a, b *float32, n int) float32
 
-// dotAVX handles the multiple-of-8 prefix in assembly and the rest in Go.
-func dotAVX(a, b []float32) float32 {
+// dotSIMD handles the multiple-of-8 prefix in assembly and the rest in Go.
+func dotSIMD(a, b []float32) float32 {
 	if len(a) == 0 {
 		return 0
 	}

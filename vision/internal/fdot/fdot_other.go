@@ -1,7 +1,7 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package fdot
 
-const useAVX2 = false
+const useSIMD = false
 
-func dotAVX(a, b []float32) float32 { return Generic(a, b) }
+func dotSIMD(a, b []float32) float32 { return Generic(a, b) }
