@@ -81,6 +81,12 @@ func printEval(w io.Writer, r vision.EvalReport) {
 		r.GenuinePairs, r.ImpostorPairs, 100*r.EER, r.EERThreshold, r.FAR, r.FRR)
 	fmt.Fprintf(w, "             genuine min %.3f median %.3f; impostor max %.3f median %.3f\n",
 		r.GenuineMin, r.GenuineMedian, r.ImpostorMax, r.ImpostorMedian)
+	for _, p := range r.LowestGenuine {
+		fmt.Fprintf(w, "  hard genuine pair  %.3f  %s  %s\n", p.Score, p.A, p.B)
+	}
+	for _, p := range r.HighestImpostor {
+		fmt.Fprintf(w, "  hard impostor pair %.3f  %s  %s\n", p.Score, p.A, p.B)
+	}
 	fmt.Fprintf(w, "open set:    %d false accepts in %d stranger probes (highest stranger score %.3f)\n",
 		r.OpenSetFalseAccepts, r.OpenSetTrials, r.OpenSetMaxScore)
 	fmt.Fprintf(w, "closed set:  rank-1 %.3f over %d probes\n", r.Rank1, r.Rank1Trials)
