@@ -17,8 +17,8 @@ import (
 
 // Face is one detection in original-frame coordinates.
 type Face struct {
-	Box       image.Rectangle
-	Landmarks [5]image.Point // right eye, left eye, nose tip, right and left mouth corner (as YuNet orders them)
+	Box       image.Rectangle // clipped to the frame
+	Landmarks [5]image.Point  // right eye, left eye, nose tip, right and left mouth corner (as YuNet orders them)
 	Score     float32
 
 	row [15]float32 // the detector row, sub-pixel, original-frame coordinates (for alignCrop)
@@ -220,7 +220,9 @@ func (p *Pipeline) detectPadLocked(img gocv.Mat, forcePad bool) ([]Face, error) 
 		f.row[14] = r[14]
 		f.Score = r[14]
 		x0, y0 := int(math.Round(float64(f.row[0]))), int(math.Round(float64(f.row[1])))
-		f.Box = image.Rect(x0, y0, x0+int(math.Round(float64(f.row[2]))), y0+int(math.Round(float64(f.row[3]))))
+		// Clipped to the frame, so callers can crop with it safely; the
+		// quality gates use the unclipped size.
+		f.Box = image.Rect(x0, y0, x0+int(math.Round(float64(f.row[2]))), y0+int(math.Round(float64(f.row[3])))).Intersect(image.Rect(0, 0, w, h))
 		faces = append(faces, f)
 	}
 	sort.SliceStable(faces, func(i, j int) bool { return faces[i].Score > faces[j].Score })
