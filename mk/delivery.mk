@@ -19,10 +19,16 @@ DEB_VERSION ?= $(deb_version)
 DEB := dist/facegate_$(DEB_VERSION)_arm64.deb
 
 # Test packages run under emulation; a package not (yet) in the tree is skipped.
-# vision's tests run real models and are ~10x slower under qemu: ARM64_VISION_RUN
-# picks the subset (a -run regexp; empty = all).
+# vision's tests run the real models about 10x slower under qemu (its whole
+# suite takes over 10 minutes there), so ARM64_VISION_RUN picks a real subset
+# (~45 s under qemu on the 2-core build machine): detection and 512-d
+# embeddings that separate identities, OpenCV exceptions through the cgo shim,
+# grey/alpha frames, the gallery's dot product (the non-amd64 code path),
+# missing models, idempotent Close. `make test-arm64 ARM64_VISION_RUN=` runs all.
+# TestMatProfileOn is left out on purpose: the arm64 build has no matprofile tag
+# (Mat leaks are checked by the amd64 gotest).
 ARM64_TEST_PKGS ?= facedb door signedcmd
-ARM64_VISION_RUN ?=
+ARM64_VISION_RUN ?= ^(TestEmbeddingsSeparateIdentities|TestBadImages|TestGreyAndAlphaFrames|TestGalleryMatchesBruteForce|TestGalleryEmptyAndWrongDims|TestOpenMissingModel|TestCloseIdempotent)$$
 ARM64_TEST_TIMEOUT ?= 8m
 arm64_pkgs = $(foreach p,$(ARM64_TEST_PKGS),$(if $(wildcard $(p)/*_test.go),./$(p)/))
 arm64_vision = $(if $(wildcard vision/*_test.go),./vision/)
