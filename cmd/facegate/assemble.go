@@ -55,6 +55,9 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 	if err != nil {
 		return nil, nil, cleanup, err
 	}
+	if err := loop.Register(reg); err != nil {
+		return nil, nil, cleanup, err
+	}
 	parts = append(parts, subsystem{"camera loop", loop.Run})
 	watched = append(watched, &loopProgress{loop: loop})
 
