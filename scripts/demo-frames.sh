@@ -29,11 +29,11 @@ add() {
 add 2 df01 img1.jpg img6.jpg img10.jpg img11.jpg                       # enrolled: Alice
 add 2 _noface home.jpg building.jpg                                    # empty scene
 add 2 df03 img16.jpg img17.jpg img61.jpg img59.jpg                     # stranger
-add 2 df02 img8.jpg img48.jpg img50.jpg img9.jpg                       # enrolled: Bob
+add 2 df02 img8.jpg img48.jpg img50.jpg img49.jpg                      # enrolled: Bob
 add 2 _noface fruits.jpg                                               # empty scene
-add 2 bbt_amy amy1.png amy2.png amy3.png amy4.png amy5.png             # enrolled: Amy
+add 2 bbt_amy amy1.png amy2.png amy3.png                               # enrolled: Amy
 add 2 bbt_howard howard1.png howard2.png howard3.png howard4.png       # stranger
 add 2 _noface baboon.jpg                                               # an animal face is not a person
 add 3 df07 img24.jpg img25.jpg                                         # stranger
-add 2 df02 img49.jpg img51.jpg img47.jpg                               # Bob again
+add 2 df02 img49.jpg img50.jpg img8.jpg                                # Bob again
 echo "demo-frames: $n frames in $out"

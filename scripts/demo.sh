@@ -30,9 +30,11 @@ fi
 
 # 4. First start: enrol the demo people and set an admin password.
 if [ -z "$("$BIN" people -config "$CFG" list 2>/dev/null | tail -n +2)" ]; then
-	while read -r folder name; do
+	while read -r folder name files; do
 		case "$folder" in ''|'#'*) continue ;; esac
-		"$BIN" enrol -config "$CFG" -name "$name" ../shared/faces/"$folder"/* || true
+		paths=()
+		for f in $files; do paths+=("../shared/faces/$folder/$f"); done
+		"$BIN" enrol -config "$CFG" -name "$name" "${paths[@]}" || true
 	done <scripts/demo-enrol.txt
 fi
 if [ ! -s "$VAR/admin-password" ]; then
