@@ -10,7 +10,8 @@ pkgs=(build-essential pkg-config libopencv-dev mosquitto mosquitto-clients ca-ce
 	gstreamer1.0-plugins-base) # videoconvert, appsink, videotestsrc for gst: camera sources and their test
 if [ "$mode" = test ]; then
 	pkgs+=(chromium fonts-dejavu-core systemd sqlite3 procps
-		gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static mmdebstrap dpkg-dev)
+		gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static mmdebstrap dpkg-dev
+		binutils-aarch64-linux-gnu adduser)
 fi
 
 missing=()
