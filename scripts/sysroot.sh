@@ -21,31 +21,34 @@ cd "$(dirname "$0")/.."
 include=libopencv-dev,libsqlite3-dev,libc6-dev,libstdc++-12-dev
 
 # An extract leaves dpkg's database empty. register_debs ROOT fills
-# ROOT/var/lib/dpkg (status, file lists, shlibs/symbols) from the .deb files
-# mmdebstrap downloaded, so `dpkg --admindir=ROOT/var/lib/dpkg -S FILE` and the
-# packages' shlibs files tell which bookworm arm64 package ships a library.
-# mmdebstrap calls it as an --extract-hook, while the .debs are still there.
+# ROOT/var/lib/dpkg/status and the packages' shlibs and symbols files from the
+# .deb files mmdebstrap downloaded, so `dpkg-query --admindir=ROOT/var/lib/dpkg`
+# knows the bookworm arm64 package versions, and the shlibs files map a
+# library's soname to the package (and minimum version) that provides it, as
+# dpkg-shlibdeps does. File lists are not written: listing every data.tar
+# would cost minutes. mmdebstrap calls this as an --extract-hook, while the
+# .debs are still there.
 register_debs() {
-	local root="$1" db="$1/var/lib/dpkg" deb pkg name ctl
+	local root="$1" db="$1/var/lib/dpkg" deb ctl pkg arch name
 	mkdir -p "$db/info"
-	echo 1 >"$db/info/format" # multiarch layout: pkg:arch.list
+	echo 1 >"$db/info/format" # multiarch layout: pkg:arch.*
 	: >"$db/status"
 	ctl="$(mktemp -d)"
 	for deb in "$root"/var/cache/apt/archives/*.deb; do
-		pkg="$(dpkg-deb -f "$deb" Package)"
+		rm -rf "${ctl:?}"/*
+		dpkg-deb -e "$deb" "$ctl"
+		pkg="$(sed -n 's/^Package: //p' "$ctl/control")"
+		arch="$(sed -n 's/^Architecture: //p' "$ctl/control")"
 		name="$pkg"
-		if [ "$(dpkg-deb -f "$deb" Multi-Arch)" = same ]; then
-			name="$pkg:$(dpkg-deb -f "$deb" Architecture)"
+		if grep -qx 'Multi-Arch: same' "$ctl/control"; then
+			name="$pkg:$arch"
 		fi
 		{
 			echo "Package: $pkg"
 			echo "Status: install ok installed"
-			dpkg-deb -f "$deb" | grep -v '^Package:'
+			grep -v '^Package:' "$ctl/control"
 			echo
 		} >>"$db/status"
-		dpkg-deb --fsys-tarfile "$deb" | tar -t | sed -e 's,^\./,/,' -e 's,/$,,' -e 's,^$,/.,' >"$db/info/$name.list"
-		rm -rf "${ctl:?}"/*
-		dpkg-deb -e "$deb" "$ctl"
 		for f in shlibs symbols; do
 			if [ -f "$ctl/$f" ]; then cp "$ctl/$f" "$db/info/$name.$f"; fi
 		done
@@ -104,7 +107,7 @@ if ! printf '%s\n' "${sources[@]}" | grep -q ' bookworm main$'; then
 	exit 1
 fi
 
-want="$(printf 'include=%s\ndpkg-db=1\n' "$include"; printf '%s\n' "${sources[@]}")"
+want="$(printf 'include=%s\ndpkg-db=2\n' "$include"; printf '%s\n' "${sources[@]}")"
 stamp="$dir/.facegate-sysroot"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 	echo "$dir"
