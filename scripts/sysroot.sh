@@ -124,8 +124,9 @@ fi
 
 echo "sysroot: making $dir from: ${sources[*]}" >&2
 tmp="$dir.tmp.$$"
-rm -rf "$tmp"
-trap 'rm -rf "$tmp"' EXIT
+# --one-file-system: never descend into a mount mmdebstrap left behind (/dev/pts, /dev/shm).
+rm -rf --one-file-system "$tmp"
+trap 'rm -rf --one-file-system "$tmp"' EXIT
 start=$SECONDS
 # The two links stand in for update-alternatives, which an extract never runs;
 # without them the linker cannot find libblas.so.3/liblapack.so.3 for OpenCV.
@@ -137,7 +138,7 @@ mmdebstrap --mode=root --variant=extract --arch=arm64 --quiet \
 	--extract-hook="\"$PWD/scripts/sysroot.sh\" --register-debs \"\$1\"" \
 	bookworm "$tmp" "${sources[@]}" >&2
 printf '%s\n' "$want" >"$tmp/.facegate-sysroot"
-rm -rf "$dir"
+rm -rf --one-file-system "$dir"
 mv "$tmp" "$dir"
 trap - EXIT
 echo "sysroot: ready in $((SECONDS - start)) s ($(du -sh "$dir" | cut -f1))" >&2
