@@ -1,7 +1,6 @@
 package door
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/internal/testenv"
 )
 
 // Every test runs its door timing (unlock, debounce, held-open) on its own
@@ -70,34 +70,17 @@ type rig struct {
 	contact *gpiotest.Pin
 	exit    *gpiotest.Pin
 	db      *facedb.DB
-	logs    *syncBuffer
+	logs    *testenv.SyncBuffer
 	cancel  context.CancelFunc
 	runErr  chan error
 	seen    int // records already checked by expectEvents
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newRig builds a controller on gpiotest pins, a fresh fake clock and a
 // real facedb. contact/exit pins exist when cfg names them.
 func newRig(t *testing.T, cfg config.Door) *rig {
 	t.Helper()
-	r := &rig{t: t, cfg: cfg, clock: clockwork.NewFakeClock(), db: openDB(t), logs: &syncBuffer{}, runErr: make(chan error, 1)}
+	r := &rig{t: t, cfg: cfg, clock: clockwork.NewFakeClock(), db: openDB(t), logs: &testenv.SyncBuffer{}, runErr: make(chan error, 1)}
 	r.relay = &gpiotest.Pin{N: cfg.RelayPin, Num: 17}
 	var contact, exit gpio.PinIn
 	if cfg.ContactPin != "" {

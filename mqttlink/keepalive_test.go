@@ -125,7 +125,7 @@ func TestKeepAliveZeroDisables(t *testing.T) {
 	t.Parallel()
 	b := testenv.StartBroker(t)
 	proxy := startProxy(t, b.Addr)
-	var logBuf syncBuffer
+	var logBuf testenv.SyncBuffer
 	cfg := testConfig("tcp://"+proxy.Addr, 0)
 	db := openDB(t, "")
 	d, err := door.Open(cfg.Door, db, testLog())

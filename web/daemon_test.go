@@ -98,7 +98,7 @@ listen = "127.0.0.1:%d"
 		t.Fatalf("facegate passwd: %v\n%s", err, out)
 	}
 
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	run := exec.Command(bin, "run", "-config", cfgPath)
 	run.Stdout, run.Stderr = logs, logs
 	run.Env = append(os.Environ(), "OPENCV_LOG_LEVEL=ERROR")

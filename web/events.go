@@ -162,16 +162,26 @@ func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "events", data)
 }
 
-func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
-	_, f, err := parseEventQuery(r.URL.Query(), defaultEventLimit, maxEventLimit)
+// queryEvents reads the events the request's filter selects; on a bad
+// filter or a database error it has answered and returns false.
+func (s *Server) queryEvents(w http.ResponseWriter, r *http.Request, def, max int) ([]facedb.Record, bool) {
+	_, f, err := parseEventQuery(r.URL.Query(), def, max)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		return nil, false
 	}
 	recs, err := s.deps.DB.Events(r.Context(), f)
 	if err != nil {
 		s.log.Error("reading events failed", "err", err)
 		writeError(w, http.StatusInternalServerError, "the entry log is not available")
+		return nil, false
+	}
+	return recs, true
+}
+
+func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
+	recs, ok := s.queryEvents(w, r, defaultEventLimit, maxEventLimit)
+	if !ok {
 		return
 	}
 	out := make([]eventJSON, len(recs))
@@ -190,15 +200,8 @@ func csvSafe(v string) string {
 }
 
 func (s *Server) apiEventsCSV(w http.ResponseWriter, r *http.Request) {
-	_, f, err := parseEventQuery(r.URL.Query(), maxCSVRows, maxCSVRows)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	recs, err := s.deps.DB.Events(r.Context(), f)
-	if err != nil {
-		s.log.Error("reading events failed", "err", err)
-		writeError(w, http.StatusInternalServerError, "the entry log is not available")
+	recs, ok := s.queryEvents(w, r, maxCSVRows, maxCSVRows)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
