@@ -289,7 +289,7 @@ func TestMaintainerScripts(t *testing.T) {
 		if name == "postrm" {
 			s := string(data)
 			rm := strings.Index(s, "rm -rf /var/lib/facegate")
-			if rm < strings.Index(s, "purge)") {
+			if rm >= 0 && rm < strings.Index(s, "purge)") {
 				t.Error("postrm deletes /var/lib/facegate outside the purge branch")
 			}
 		}
