@@ -7,7 +7,9 @@
 #   make deb         dist/facegate_<version>_arm64.deb
 #   make test-deb    inspects that .deb with dpkg-deb and runs its binary under qemu
 
-SYSROOT ?= $(CURDIR)/.cache/sysroot-bookworm-arm64
+# The sysroot (1.1 GB) is kept in the user's cache, outside the checkout, so
+# every clone on a machine (CI's included) reuses it; it is rebuilt when missing.
+SYSROOT ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/facegate/sysroot-bookworm-arm64
 ARM64_BIN := bin/linux-arm64/facegate
 NFPM ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 export SYSROOT NFPM

@@ -2,7 +2,7 @@
 # Makes (or reuses) a Debian bookworm arm64 sysroot for cross-building and
 # emulated testing of facegate, and prints its absolute path on stdout.
 #
-# Usage: scripts/sysroot.sh [DIR]      (default: .cache/sysroot-bookworm-arm64)
+# Usage: scripts/sysroot.sh [DIR]      (default: ${XDG_CACHE_HOME:-$HOME/.cache}/facegate/sysroot-bookworm-arm64)
 #
 # The sysroot is an mmdebstrap "extract" of the -dev packages facegate links
 # (OpenCV 4.6, SQLite) plus libc/libstdc++, so the runtime libraries that a
@@ -60,7 +60,7 @@ if [ "${1:-}" = --register-debs ]; then
 	exit 0
 fi
 
-dir="${1:-.cache/sysroot-bookworm-arm64}"
+dir="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/facegate/sysroot-bookworm-arm64}"
 mkdir -p "$(dirname "$dir")"
 dir="$(cd "$(dirname "$dir")" && pwd)/$(basename "$dir")"
 
