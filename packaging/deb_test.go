@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/facegate/facegate/config"
 )
 
 // The .deb under test and what it must say, set by `make test-deb`.
@@ -240,6 +242,13 @@ func TestConfig(t *testing.T) {
 		if !regexp.MustCompile(re).Match(cfg) {
 			t.Errorf("packaged config does not match %s", re)
 		}
+	}
+	// The daemon accepts the packaged file as it is (no typo'd key, no bad value).
+	loaded, err := config.Load(filepath.Join(root, "etc/facegate/facegate.toml"))
+	if err != nil {
+		t.Errorf("the packaged config is refused by facegate: %v", err)
+	} else if loaded.Door.GPIO != "periph" || loaded.DataDir != "/var/lib/facegate" || loaded.Demo {
+		t.Errorf("packaged config loads as gpio=%q data_dir=%q demo=%v", loaded.Door.GPIO, loaded.DataDir, loaded.Demo)
 	}
 	unit, err := os.ReadFile(filepath.Join(root, "lib/systemd/system/facegate.service"))
 	if err != nil {
