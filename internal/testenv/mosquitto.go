@@ -72,8 +72,17 @@ func StartBroker(t testing.TB, extraConf ...string) *Broker {
 func (b *Broker) start(bin string) {
 	b.t.Helper()
 	b.cmd = exec.Command(bin, "-c", b.conf)
-	b.cmd.Stderr = os.Stderr
-	if err := b.cmd.Start(); err != nil {
+	// The broker's log goes to a file the test keeps (benchmark output stays
+	// readable); it is shown when the broker does not come up.
+	logPath := filepath.Join(b.dataDir, "mosquitto.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		b.t.Fatalf("testenv: %v", err)
+	}
+	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
+	err = b.cmd.Start()
+	logFile.Close()
+	if err != nil {
 		b.t.Fatalf("testenv: start mosquitto: %v", err)
 	}
 	b.done = make(chan struct{})
@@ -87,7 +96,8 @@ func (b *Broker) start(bin string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	b.t.Fatalf("testenv: mosquitto did not listen on %s", b.Addr)
+	out, _ := os.ReadFile(logPath)
+	b.t.Fatalf("testenv: mosquitto did not listen on %s; its log:\n%s", b.Addr, out)
 }
 
 // Stop terminates the broker (SIGTERM; it saves its persistence file).
