@@ -109,6 +109,14 @@ type Loop struct {
 	jpeg   []byte
 	jpegAt time.Time
 
+	// Raw (unannotated) frames are encoded only while someone asks for
+	// them (enrolment from the live camera), not for every frame.
+	rawWanted atomic.Int64 // wall clock (unix ns) of the last LatestRawJPEG call
+	rawMu     sync.Mutex
+	raw       []byte
+	rawAt     time.Time // capture time
+	rawMade   time.Time // wall clock when it was encoded
+
 	stats struct {
 		captured, processed, dropped, bad, faces, decisions, outages atomic.Int64
 	}
@@ -165,6 +173,46 @@ func (l *Loop) LatestJPEG() ([]byte, time.Time) {
 	l.jpegMu.Lock()
 	defer l.jpegMu.Unlock()
 	return l.jpeg, l.jpegAt
+}
+
+// rawWindow is how long after a LatestRawJPEG call the loop keeps encoding
+// raw frames, and how old a raw frame may be to be returned at once.
+const rawWindow = 10 * time.Second
+
+// LatestRawJPEG returns the newest camera frame without the drawn boxes and
+// labels (for enrolment from the live camera) and when it was captured. The
+// loop encodes raw frames only on demand: the first call after a pause waits
+// up to two seconds for the next processed frame, and returns nil when none
+// comes.
+func (l *Loop) LatestRawJPEG() ([]byte, time.Time) {
+	asked := time.Now()
+	l.rawWanted.Store(asked.UnixNano())
+	deadline := asked.Add(2 * time.Second)
+	for {
+		l.rawMu.Lock()
+		b, at, made := l.raw, l.rawAt, l.rawMade
+		l.rawMu.Unlock()
+		if b != nil && time.Since(made) < rawWindow {
+			return b, at
+		}
+		if time.Now().After(deadline) {
+			return nil, time.Time{}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// keepRaw encodes the unannotated frame while LatestRawJPEG is in use.
+func (l *Loop) keepRaw(m gocv.Mat, at time.Time) {
+	w := l.rawWanted.Load()
+	if w == 0 || time.Since(time.Unix(0, w)) > rawWindow {
+		return
+	}
+	if b := encodeJPEG(m); b != nil {
+		l.rawMu.Lock()
+		l.raw, l.rawAt, l.rawMade = b, at, time.Now()
+		l.rawMu.Unlock()
+	}
 }
 
 // ReloadGallery asks the loop to reload the face library before the next
@@ -494,6 +542,7 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 	}
 	dec, decided := l.decider.Observe(o)
 
+	l.keepRaw(m, at)
 	// annotate
 	pol := l.decider.Policy()
 	for i, a := range as {

@@ -1,0 +1,68 @@
+package access
+
+import (
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/testenv"
+	"github.com/facegate/facegate/vision"
+)
+
+// changedPixels counts the pixels of a JPEG that differ strongly from an
+// image of the same size: drawn lines and text do, JPEG loss does not.
+func changedPixels(t *testing.T, jpeg []byte, want gocv.Mat) int {
+	t.Helper()
+	got, err := vision.DecodeImage(jpeg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	if got.Rows() != want.Rows() || got.Cols() != want.Cols() {
+		t.Fatalf("frame is %dx%d, want %dx%d", got.Cols(), got.Rows(), want.Cols(), want.Rows())
+	}
+	d, g := gocv.NewMat(), gocv.NewMat()
+	defer d.Close()
+	defer g.Close()
+	gocv.AbsDiff(got, want, &d)
+	gocv.CvtColor(d, &g, gocv.ColorBGRToGray)
+	gocv.Threshold(g, &g, 60, 255, gocv.ThresholdBinary)
+	return gocv.CountNonZero(g)
+}
+
+// Enrolment from the live camera must not learn the boxes and labels the
+// live view draws: LatestRawJPEG is the camera frame as it came, and it is
+// only encoded while someone asks for it.
+func TestLatestRawJPEGIsTheUnannotatedFrame(t *testing.T) {
+	matCheck(t)
+	f := newFixture(t, nil, map[string][]string{"Ada": {"df01/img1.jpg"}})
+	f.feed(t, t0, 4, 1, []string{"df01/img2.jpg"})
+	if f.loop.raw != nil {
+		t.Fatal("a raw frame was encoded although nobody asked for one")
+	}
+
+	f.loop.rawWanted.Store(time.Now().UnixNano())
+	f.feed(t, t0.Add(time.Second), 4, 1, []string{"df01/img2.jpg"})
+	raw, rawAt := f.loop.LatestRawJPEG()
+	ann, annAt := f.loop.LatestJPEG()
+	if raw == nil || ann == nil {
+		t.Fatalf("raw %d bytes, annotated %d bytes", len(raw), len(ann))
+	}
+	if !rawAt.Equal(annAt) {
+		t.Errorf("raw frame from %v, annotated from %v: not the same frame", rawAt, annAt)
+	}
+	orig, err := vision.ReadImage(testenv.Face(t, "df01", "img2.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	rawN, annN := changedPixels(t, raw, orig), changedPixels(t, ann, orig)
+	t.Logf("pixels changed against the camera frame: raw %d, annotated %d (of %d)", rawN, annN, orig.Rows()*orig.Cols())
+	if rawN > orig.Rows()*orig.Cols()/1000 {
+		t.Errorf("raw frame has %d strongly changed pixels: it carries drawings", rawN)
+	}
+	if annN < 500 || annN < 10*rawN {
+		t.Errorf("annotated frame has only %d changed pixels (raw %d): the test proves nothing", annN, rawN)
+	}
+}
