@@ -45,7 +45,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// withConfig parses the -config flag and returns the loaded configuration.
+// configFlag defines the -config flag every appliance command takes.
 func configFlag(fs interface {
 	String(name, value, usage string) *string
 }) *string {

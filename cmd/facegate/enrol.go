@@ -28,7 +28,7 @@ var enrolExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".bmp
 
 func runEnrol(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("enrol", stderr)
-	cfgPath := fs.String("config", "", "configuration file")
+	cfgPath := configFlag(fs)
 	name := fs.String("name", "", "display name of the person to enrol from IMAGE...")
 	dir := fs.String("dir", "", "folder with one sub-folder per person (folder name = display name); _* folders are skipped")
 	noBar := fs.Bool("no-progress", false, "no progress bar with -dir")

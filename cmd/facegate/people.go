@@ -23,7 +23,7 @@ func init() {
 
 func runPeople(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("people", stderr)
-	cfgPath := fs.String("config", "", "configuration file")
+	cfgPath := configFlag(fs)
 	asJSON := fs.Bool("json", false, "list: one JSON object per person and line")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
