@@ -403,15 +403,10 @@ func (s *Server) apiAddPerson(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, uploadResult{Error: err.Error(), Photos: []photoResult{}})
 		return
 	}
-	if len(pc.res) == 0 {
-		writeJSON(w, http.StatusBadRequest, uploadResult{Error: "add at least one photo", Photos: []photoResult{}})
+	if pc.refuseEmpty(w) {
 		return
 	}
 	ts, res := pc.ts, pc.res
-	if len(ts) == 0 {
-		writeJSON(w, http.StatusUnprocessableEntity, uploadResult{Error: "no usable photo; nothing was stored", Photos: res})
-		return
-	}
 	p, err := s.deps.DB.AddPerson(r.Context(), name, ts)
 	if err != nil {
 		s.log.Error("adding person failed", "name", name, "err", err)
@@ -424,6 +419,20 @@ func (s *Server) apiAddPerson(w http.ResponseWriter, r *http.Request) {
 	s.libraryChanged()
 	pj := toPersonJSON(p, time.Now())
 	writeJSON(w, http.StatusCreated, uploadResult{Person: &pj, Photos: res})
+}
+
+// refuseEmpty answers and returns true when the upload held no photo, or
+// none that could be used (each photo's own message is in the answer).
+func (pc *photoChecker) refuseEmpty(w http.ResponseWriter) bool {
+	switch {
+	case len(pc.res) == 0:
+		writeJSON(w, http.StatusBadRequest, uploadResult{Error: "add at least one photo", Photos: []photoResult{}})
+	case len(pc.ts) == 0:
+		writeJSON(w, http.StatusUnprocessableEntity, uploadResult{Error: "no usable photo; nothing was stored", Photos: pc.res})
+	default:
+		return false
+	}
+	return true
 }
 
 func (s *Server) apiAddPhotos(w http.ResponseWriter, r *http.Request) {
@@ -441,15 +450,10 @@ func (s *Server) apiAddPhotos(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errUpload.Error()+": "))
 		return
 	}
-	if len(pc.res) == 0 {
-		writeJSON(w, http.StatusBadRequest, uploadResult{Error: "add at least one photo", Photos: []photoResult{}})
+	if pc.refuseEmpty(w) {
 		return
 	}
 	ts, res := pc.ts, pc.res
-	if len(ts) == 0 {
-		writeJSON(w, http.StatusUnprocessableEntity, uploadResult{Error: "no usable photo; nothing was stored", Photos: res})
-		return
-	}
 	if err := s.deps.DB.AddTemplates(r.Context(), p.ID, ts); err != nil {
 		s.log.Error("adding photos failed", "id", p.ID, "err", err)
 		writeJSON(w, http.StatusInternalServerError, uploadResult{Error: "storing the photos failed; nothing was stored", Photos: res})
