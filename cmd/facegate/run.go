@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -59,10 +60,15 @@ func goSafe(g *errgroup.Group, ctx context.Context, log *slog.Logger, s subsyste
 				err = fmt.Errorf("%s: panic: %v", s.name, r)
 			}
 		}()
-		if err := s.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		err = s.run(ctx)
+		switch {
+		case err == nil || errors.Is(err, context.Canceled):
+			return nil
+		case strings.HasPrefix(err.Error(), s.name+":"):
+			return err // the package already named itself
+		default:
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		return nil
 	})
 }
 
