@@ -9,7 +9,7 @@ mode="${1:-test}"
 pkgs=(build-essential pkg-config libopencv-dev mosquitto mosquitto-clients ca-certificates
 	gstreamer1.0-plugins-base) # videoconvert, appsink, videotestsrc for gst: camera sources and their test
 if [ "$mode" = test ]; then
-	pkgs+=(chromium fonts-dejavu-core systemd sqlite3 procps
+	pkgs+=(chromium fonts-dejavu-core systemd sqlite3 procps openssl
 		gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static mmdebstrap dpkg-dev
 		binutils-aarch64-linux-gnu adduser)
 fi
