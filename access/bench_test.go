@@ -16,6 +16,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 	"github.com/facegate/facegate/vision"
 )
@@ -87,7 +88,7 @@ func BenchmarkLoopSoak(b *testing.B) {
 		c.Access.StrangerAlarmSeconds = 5
 	}, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
 	f.loop.log = f.loop.log.With() // keep logs; decisions are rare
-	mats := matsOpen()
+	matleak.Check(b)               // the loop's Mats are all closed once it has stopped
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.loop.Run(ctx) }()
@@ -126,9 +127,6 @@ func BenchmarkLoopSoak(b *testing.B) {
 	b.ReportMetric(heap1, "go_heap_end_MB")
 	b.ReportMetric(rss1, "rss_end_MB")
 	b.ReportMetric(float64(end.Decisions-start.Decisions), "decisions")
-	if n := matsOpen(); n != mats {
-		b.Errorf("Mat leak: %d Mats open before the loop, %d after", mats, n)
-	}
 	b.Logf("%d frames in %v: %.1f frames/s, captured %d, dropped %d, faces %d, decisions %d, RSS %.1f -> %.1f (half way) -> %.1f MB",
 		processed, elapsed.Round(time.Millisecond), float64(processed)/elapsed.Seconds(), end.Captured-start.Captured,
 		end.Dropped-start.Dropped, end.Faces-start.Faces, end.Decisions-start.Decisions, rss0, rssMid, rss1)

@@ -19,19 +19,10 @@ import (
 	"github.com/facegate/facegate/door"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/health"
+	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 	"github.com/facegate/facegate/vision"
 )
-
-func matCheck(t testing.TB) {
-	t.Helper()
-	start := matsOpen()
-	t.Cleanup(func() {
-		if n := matsOpen(); n != start {
-			t.Errorf("Mat leak: %d Mats open at the start, %d at the end", start, n)
-		}
-	})
-}
 
 // The shared pipeline: loading the models once keeps the tests fast.
 var (
@@ -188,7 +179,7 @@ var (
 )
 
 func TestEnrolledPersonGrantedOncePerCooldown(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	f := newFixture(t, func(c *config.Config) { c.Access.CooldownSeconds = 10 }, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
 	// Alice (images not used at enrolment) stands at the door for 25 s at 2 fps
 	f.feed(t, t0, 2, 50, df01Probe)
@@ -225,7 +216,7 @@ func TestEnrolledPersonGrantedOncePerCooldown(t *testing.T) {
 }
 
 func TestStrangerNeverGrantedOneAlarmPerPeriod(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	f := newFixture(t, func(c *config.Config) { c.Access.StrangerAlarmSeconds = 60 }, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
 	// strangers loiter for 100 s at 0.5 fps: alarms at ~4 s and ~64 s only
 	f.feed(t, t0, 0.5, 50, strangers)
@@ -250,7 +241,7 @@ func TestStrangerNeverGrantedOneAlarmPerPeriod(t *testing.T) {
 }
 
 func TestDisabledAndExpiredPeopleDenied(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
 	ctx := context.Background()
 	if err := f.db.SetEnabled(ctx, f.people["Alice"], false); err != nil {
@@ -281,7 +272,7 @@ func TestDisabledAndExpiredPeopleDenied(t *testing.T) {
 }
 
 func TestEmptyScenesTriggerNothing(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol})
 	f.feed(t, t0, 4, 20, noFaces)
 	if rs := f.events(t, ""); len(rs) != 0 {
@@ -293,7 +284,7 @@ func TestEmptyScenesTriggerNothing(t *testing.T) {
 }
 
 func TestFullDiskKeepsTheEvent(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol})
 	// the snapshot folder cannot be created: a file is in its way
 	if err := os.WriteFile(f.cfg.SnapshotDir(), []byte("in the way"), 0o644); err != nil {
@@ -310,7 +301,7 @@ func TestFullDiskKeepsTheEvent(t *testing.T) {
 }
 
 func TestLibraryChangesAreNoticed(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	f := newFixture(t, nil, map[string][]string{"Bob": df02Enrol})
 	f.feed(t, t0, 4, 8, df01Probe)
 	if len(f.events(t, "access_granted")) != 0 {
@@ -341,7 +332,7 @@ func TestLibraryChangesAreNoticed(t *testing.T) {
 }
 
 func TestNewestFrameWins(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	l := &Loop{ready: make(chan struct{}, 1)}
 	for i := 1; i <= 5; i++ {
 		m := gocv.NewMatWithSize(i, i, gocv.MatTypeCV8UC3)
@@ -390,7 +381,7 @@ func linkPlaylist(t testing.TB, dir string, imgs []string, repeat int) {
 }
 
 func TestRunGrantsAndSurvivesALostCamera(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	frames := filepath.Join(t.TempDir(), "frames")
 	f := newFixture(t, func(c *config.Config) {
 		c.Camera.Source, c.Camera.FPS, c.Camera.Loop = "dir:"+frames, 20, true
@@ -447,7 +438,7 @@ func TestRunGrantsAndSurvivesALostCamera(t *testing.T) {
 }
 
 func TestRunStopsPromptlyWhileTheCameraIsDown(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	f := newFixture(t, func(c *config.Config) {
 		c.Camera.Source = "cmd:exit 1" // a camera command that fails at once, forever
 		c.Camera.ReopenMaxSeconds = 30
@@ -472,7 +463,7 @@ func TestRunStopsPromptlyWhileTheCameraIsDown(t *testing.T) {
 // time: every enrolled person is granted, strangers never are, and they
 // raise one unknown_face alarm.
 func TestDemoPlaylist(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	root := testenv.ProjectRoot(t)
 	frames := filepath.Join(t.TempDir(), "frames")
 	cmd := exec.Command(filepath.Join(root, "scripts", "demo-frames.sh"), frames)
@@ -544,7 +535,7 @@ func TestDemoPlaylist(t *testing.T) {
 }
 
 func TestStalledCameraCommandIsLostAndKilled(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	marker := fmt.Sprintf("sleep 1%03d.%06d", time.Now().Nanosecond()%1000, time.Now().Nanosecond()%1000000)
 	f := newFixture(t, func(c *config.Config) {
 		// a camera process that starts but never writes a frame
@@ -574,7 +565,7 @@ func TestStalledCameraCommandIsLostAndKilled(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol})
 	reg := prometheus.NewRegistry()
 	if err := f.loop.Register(reg); err != nil {
@@ -617,7 +608,7 @@ func TestMetrics(t *testing.T) {
 // camera is read (rpicam-vid --codec mjpeg -o -): a child process writing
 // JPEGs to stdout, here a shell loop over face images.
 func TestRunWithCameraCommand(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	var files []string
 	for _, img := range df01Probe {
 		folder, file, _ := strings.Cut(img, "/")

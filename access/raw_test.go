@@ -6,6 +6,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 	"github.com/facegate/facegate/vision"
 )
@@ -35,7 +36,7 @@ func changedPixels(t *testing.T, jpeg []byte, want gocv.Mat) int {
 // live view draws: LatestRawJPEG is the camera frame as it came, and it is
 // only encoded while someone asks for it.
 func TestLatestRawJPEGIsTheUnannotatedFrame(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	f := newFixture(t, nil, map[string][]string{"Ada": {"df01/img1.jpg"}})
 	f.feed(t, t0, 4, 1, []string{"df01/img2.jpg"})
 	if f.loop.raw != nil {

@@ -17,19 +17,9 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 )
-
-// matCheck fails the test if it leaves more Mats open than it found.
-func matCheck(t *testing.T) {
-	t.Helper()
-	start := matsOpen()
-	t.Cleanup(func() {
-		if n := matsOpen(); n != start {
-			t.Errorf("Mat leak: %d Mats open at the start, %d at the end", start, n)
-		}
-	})
-}
 
 var playlist = []struct{ folder, file string }{
 	{"df01", "img1.jpg"}, {"df02", "img8.jpg"}, {"bbt_amy", "amy1.png"}, {"_noface", "apple.jpg"},
@@ -72,7 +62,7 @@ func openT(t *testing.T, cfg config.Camera) Source {
 }
 
 func TestDirPlaysInOrderAndLoops(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	dir := t.TempDir()
 	paths := linkFrames(t, dir)
 	// files that are not images are ignored
@@ -92,7 +82,7 @@ func TestDirPlaysInOrderAndLoops(t *testing.T) {
 }
 
 func TestDirWithoutLoopEnds(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	dir := t.TempDir()
 	paths := linkFrames(t, dir)
 	s := openT(t, config.Camera{Source: "dir:" + dir, FPS: 100})
@@ -109,7 +99,7 @@ func TestDirWithoutLoopEnds(t *testing.T) {
 }
 
 func TestDirSkipsCorruptImage(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	dir := t.TempDir()
 	paths := linkFrames(t, dir)
 	jpg, _ := os.ReadFile(paths[0])
@@ -139,7 +129,7 @@ func TestDirSkipsCorruptImage(t *testing.T) {
 }
 
 func TestDirVanishedIsAnErrorNotABadFrame(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	dir := filepath.Join(t.TempDir(), "frames")
 	os.Mkdir(dir, 0o755)
 	linkFrames(t, dir)
@@ -160,7 +150,7 @@ func TestDirVanishedIsAnErrorNotABadFrame(t *testing.T) {
 }
 
 func TestDirPacingHonoursContext(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	dir := t.TempDir()
 	linkFrames(t, dir)
 	s := openT(t, config.Camera{Source: "dir:" + dir, FPS: 0.1, Loop: true})
@@ -200,7 +190,7 @@ func writeVideo(t *testing.T, path string, n int) {
 }
 
 func TestFileSourcePlaysAndLoops(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	path := filepath.Join(t.TempDir(), "door.avi")
 	writeVideo(t, path, 6)
 	s := openT(t, config.Camera{Source: "file:" + path, FPS: 120, Loop: false})
@@ -245,7 +235,7 @@ func TestFileSourcePlaysAndLoops(t *testing.T) {
 }
 
 func TestGStreamerTestSource(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	s := openT(t, config.Camera{Source: "gst:videotestsrc num-buffers=20 ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1"})
 	for i := 0; i < 3; i++ {
 		m, err := s.Read(context.Background())
@@ -318,7 +308,7 @@ func TestJPEGSplitter(t *testing.T) {
 }
 
 func TestCmdSourceReadsMJPEGFromChild(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	dir := t.TempDir()
 	a, b := encodeJPEG(t, "df01", "img1.jpg"), encodeJPEG(t, "df02", "img8.jpg")
 	os.WriteFile(filepath.Join(dir, "a.jpg"), a, 0o644)
@@ -364,7 +354,7 @@ func TestCmdSourceReadsMJPEGFromChild(t *testing.T) {
 }
 
 func TestCmdSourceKilledWithContextAndReportsExit(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := Open(ctx, config.Camera{Source: "cmd:sleep 60 & sleep 60"})
 	if err != nil {
@@ -405,7 +395,7 @@ func TestOpenRejectsBadSources(t *testing.T) {
 }
 
 func TestMJPEGOnStdin(t *testing.T) {
-	matCheck(t)
+	matleak.Check(t)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

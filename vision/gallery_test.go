@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 )
 
@@ -113,7 +114,7 @@ func TestGalleryEmptyAndWrongDims(t *testing.T) {
 // model's templates are ignored, disabled people are not matched, and the
 // watcher picks up library changes.
 func TestLibraryMatching(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	ctx := context.Background()
 	p := openPipeline(t, defaultOptions(t))
 	db, err := facedb.Open(ctx, filepath.Join(t.TempDir(), "f.db"), "test")
@@ -218,7 +219,7 @@ func readBytes(t *testing.T, folder, file string) []byte {
 // images are named and store nothing, a person whose every image is refused
 // is not created, and a face that already matches someone is reported.
 func TestEnrolPerson(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	ctx := context.Background()
 	p := openPipeline(t, defaultOptions(t))
 	db, err := facedb.Open(ctx, filepath.Join(t.TempDir(), "f.db"), "test")

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 	"gocv.io/x/gocv"
 )
@@ -62,7 +63,7 @@ func analyzeOne(t testing.TB, p *Pipeline, folder, file string) Analysis {
 }
 
 func TestMatProfileOn(t *testing.T) {
-	if !matProfileOn {
+	if !matleak.Enabled {
 		t.Error("built without -tags matprofile: Mat leak checks are off (run go test -tags matprofile)")
 	}
 }
@@ -119,7 +120,7 @@ func TestCloseIdempotent(t *testing.T) {
 // identity image has a face, no _noface image has one, and the _multiface
 // photos have the number of faces FACES.md states.
 func TestDetectionCounts(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	p := openPipeline(t, defaultOptions(t))
 	faces := testenv.FacesDir(t)
 	want := map[string]int{"_multiface/couple.jpg": 2, "_multiface/selfie-many-people.jpg": 4}
@@ -176,7 +177,7 @@ func TestDetectionCounts(t *testing.T) {
 // come back in the large frame's coordinates, twice those found on the
 // half-size frame itself.
 func TestDownscaledDetectionMapsBack(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	o := defaultOptions(t)
 	o.DetectMaxSide = 640
 	p := openPipeline(t, o)
@@ -217,7 +218,7 @@ func TestDownscaledDetectionMapsBack(t *testing.T) {
 }
 
 func TestBadImages(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	p := openPipeline(t, defaultOptions(t))
 	for name, data := range map[string][]byte{
 		"empty":     nil,
@@ -272,7 +273,7 @@ func TestBadImages(t *testing.T) {
 }
 
 func TestEmbeddingsSeparateIdentities(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	p := openPipeline(t, defaultOptions(t))
 	a1 := analyzeOne(t, p, "df01", "img1.jpg")
 	a2 := analyzeOne(t, p, "df01", "img2.jpg")
@@ -306,7 +307,7 @@ func TestEmbeddingsSeparateIdentities(t *testing.T) {
 }
 
 func TestQualityGates(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	p := openPipeline(t, defaultOptions(t))
 	img := readFace(t, "df01", "img1.jpg")
 	defer img.Close()
@@ -392,7 +393,7 @@ func TestYawRatio(t *testing.T) {
 }
 
 func TestEnrolRefusesNoFaceAndSeveralFaces(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	p := openPipeline(t, defaultOptions(t))
 	for _, c := range []struct {
 		folder, file string
@@ -413,7 +414,7 @@ func TestEnrolRefusesNoFaceAndSeveralFaces(t *testing.T) {
 }
 
 func TestGreyAndAlphaFrames(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	p := openPipeline(t, defaultOptions(t))
 	img := readFace(t, "df02", "img8.jpg")
 	defer img.Close()
@@ -435,7 +436,7 @@ func TestGreyAndAlphaFrames(t *testing.T) {
 // TestConcurrentAnalyze: the pipeline serialises its C++ objects; four
 // goroutines sharing it must neither crash nor disagree.
 func TestConcurrentAnalyze(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	p := openPipeline(t, defaultOptions(t))
 	ref := analyzeOne(t, p, "df04", "img30.jpg")
 	img := readFace(t, "df04", "img30.jpg")
@@ -465,7 +466,7 @@ func TestConcurrentAnalyze(t *testing.T) {
 }
 
 func TestThumbnailOutside(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 0, 0, 0), 100, 100, gocv.MatTypeCV8UC3)
 	defer img.Close()
 	if _, err := Thumbnail(img, image.Rect(200, 200, 300, 300), 160); err == nil {
@@ -479,7 +480,7 @@ func TestThumbnailOutside(t *testing.T) {
 // landmarks badly enough that the face looks turned. Enrol retries such an
 // image with a grey border instead of refusing it.
 func TestEnrolLargeTightCrop(t *testing.T) {
-	checkMats(t)
+	matleak.Check(t)
 	p := openPipeline(t, defaultOptions(t))
 	src := readFace(t, "bbt_leonard", "leonard3.png")
 	big := gocv.NewMat()

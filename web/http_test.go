@@ -23,6 +23,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 
 	"github.com/facegate/facegate/facedb"
@@ -228,7 +229,7 @@ func TestCrossOriginPostRefused(t *testing.T) {
 
 func TestBadUploadsRefusedAndNothingStored(t *testing.T) {
 	e := newEnv(t)
-	checkMats(t)
+	matleak.Check(t)
 	c := e.login()
 	// One person exists, so adding photos to a person is covered too.
 	code, res := e.upload(c, "/api/people", map[string]string{"name": "Existing"}, fileFrom(t, "df02", "img8.jpg"))
@@ -296,7 +297,7 @@ func fmtInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestEnrolListAndManage(t *testing.T) {
 	e := newEnv(t)
-	checkMats(t)
+	matleak.Check(t)
 	c := e.login()
 	// A good photo and a bad one: the person is created from the good one,
 	// the bad one is reported next to its name.
@@ -594,7 +595,7 @@ func degraded(t *testing.T, folder, file string, f func(src gocv.Mat, dst *gocv.
 
 func TestBlurryAndSmallFacesRefused(t *testing.T) {
 	e := newEnv(t)
-	checkMats(t)
+	matleak.Check(t)
 	c := e.login()
 	blurry := degraded(t, "df01", "img1.jpg", func(src gocv.Mat, dst *gocv.Mat) {
 		gocv.GaussianBlur(src, dst, image.Pt(0, 0), 9, 9, gocv.BorderDefault)

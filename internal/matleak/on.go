@@ -1,6 +1,6 @@
 //go:build matprofile
 
-package vision
+package matleak
 
 import (
 	"bytes"
@@ -9,8 +9,12 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// checkMats fails the test if it ends with more live gocv Mats than it started with.
-func checkMats(t *testing.T) {
+// Enabled reports whether Check counts Mats (built with -tags matprofile).
+const Enabled = true
+
+// Check fails the test if it ends with more live gocv Mats than it started
+// with, and prints where the leaked Mats were made.
+func Check(t testing.TB) {
 	t.Helper()
 	start := gocv.MatProfile.Count()
 	t.Cleanup(func() {
@@ -21,5 +25,3 @@ func checkMats(t *testing.T) {
 		}
 	})
 }
-
-const matProfileOn = true
