@@ -17,6 +17,10 @@ import (
 	"github.com/facegate/facegate/signedcmd"
 )
 
+// ErrBadReply is returned by SendCommand when the only replies that came
+// were not signed with the command key (forged, or another key).
+var ErrBadReply = errors.New("mqttlink: reply not verified")
+
 // ErrNoReply is returned by SendCommand when no reply came in time.
 var ErrNoReply = errors.New("mqttlink: no reply from the device")
 
@@ -64,30 +68,60 @@ func SendCommand(ctx context.Context, cfg config.Config, name string, seconds fl
 	}
 	defer c.Disconnect(100)
 
-	replies := make(chan Reply, 4)
+	replyTopic := signedcmd.ReplyTopic(prefix, name)
+	replies := make(chan verifiedReply, 4)
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		var r Reply
-		if json.Unmarshal(m.Payload(), &r) == nil && r.RequestID == body.RequestID {
-			select {
-			case replies <- r:
-			default:
-			}
+		if json.Unmarshal(m.Payload(), &r) != nil || r.RequestID != body.RequestID {
+			return // another request's reply, or noise
+		}
+		_, err := signedcmd.VerifyReply(key, replyTopic, body.RequestID, m.Payload())
+		select {
+		case replies <- verifiedReply{r, err}:
+		default:
 		}
 	}
-	if err := wait(ctx, c.Subscribe(signedcmd.ReplyTopic(prefix, name), 1, handler), timeout); err != nil {
+	if err := wait(ctx, c.Subscribe(replyTopic, 1, handler), timeout); err != nil {
 		return Reply{}, fmt.Errorf("mqttlink: subscribe to the reply: %w", err)
 	}
 	if err := wait(ctx, c.Publish(signedcmd.Topic(prefix, name), 1, false, payload), timeout); err != nil {
 		return Reply{}, fmt.Errorf("mqttlink: publish command: %w", err)
 	}
-	select {
-	case r := <-replies:
-		return r, nil
-	case <-time.After(timeout):
-		return Reply{RequestID: body.RequestID}, fmt.Errorf("%w within %s (request %s): is the device online?", ErrNoReply, timeout, body.RequestID)
-	case <-ctx.Done():
-		return Reply{RequestID: body.RequestID}, ctx.Err()
+	// A reply that does not verify is never taken for the device's answer;
+	// once one came, the genuine reply gets a short grace period.
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var bad *verifiedReply
+	for {
+		select {
+		case v := <-replies:
+			if v.err == nil {
+				return v.r, nil
+			}
+			if bad == nil {
+				bad = &v
+				deadline.Reset(min(timeout, forgedReplyGrace))
+			}
+		case <-deadline.C:
+			if bad != nil {
+				out, _ := json.Marshal(bad.r)
+				return Reply{RequestID: body.RequestID}, fmt.Errorf("%w: the reply on %s for request %s does not verify (%w): the device has another mqtt.command_key, or someone else answered; unverified reply: %s",
+					ErrBadReply, replyTopic, body.RequestID, bad.err, out)
+			}
+			return Reply{RequestID: body.RequestID}, fmt.Errorf("%w within %s (request %s): is the device online?", ErrNoReply, timeout, body.RequestID)
+		case <-ctx.Done():
+			return Reply{RequestID: body.RequestID}, ctx.Err()
+		}
 	}
+}
+
+// forgedReplyGrace is how long SendCommand still waits for a verified reply
+// after one that does not verify.
+const forgedReplyGrace = 2 * time.Second
+
+type verifiedReply struct {
+	r   Reply
+	err error
 }
 
 func wait(ctx context.Context, t mqtt.Token, timeout time.Duration) error {

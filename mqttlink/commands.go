@@ -27,6 +27,9 @@ type Reply struct {
 	OK        bool            `json:"ok"`
 	Error     string          `json:"error,omitempty"`
 	State     json.RawMessage `json:"state,omitempty"` // status only: the P/state payload
+	// Sig is the reply's signature (signedcmd.SignReply), added when it is
+	// published; empty in a Reply being built.
+	Sig string `json:"sig,omitempty"`
 }
 
 // commandLoop serves queued command messages one at a time, and republishes
@@ -169,12 +172,16 @@ func (l *Link) reply(name string, r Reply) {
 	if name == haCommandName {
 		return // Home Assistant reads the new state from P/state
 	}
+	topic := signedcmd.ReplyTopic(l.topics.prefix, name)
 	b, err := json.Marshal(r)
+	if err == nil {
+		b, err = signedcmd.SignReply(l.key, topic, r.RequestID, b)
+	}
 	if err != nil {
 		l.log.Error("mqtt reply", "err", err)
 		return
 	}
-	l.client.Publish(signedcmd.ReplyTopic(l.topics.prefix, name), 1, false, b)
+	l.client.Publish(topic, 1, false, b)
 }
 
 // handleHomeAssistant serves the unsigned LOCK/UNLOCK of Home Assistant's

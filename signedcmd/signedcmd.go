@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -180,7 +181,7 @@ func Verify(key []byte, topic string, payload []byte, now time.Time) (Command, e
 		return Command{Name: name}, fmt.Errorf("%w: payload is %d bytes, limit %d", ErrMalformed, len(payload), MaxPayload)
 	}
 	var env Envelope
-	if err := strictDecode(payload, &env); err != nil {
+	if err := strictDecode(payload, &env, envelopeKeys); err != nil {
 		return Command{Name: name}, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
 	}
 	if env.Body == "" || env.Sig == "" {
@@ -195,7 +196,7 @@ func Verify(key []byte, topic string, payload []byte, now time.Time) (Command, e
 		return Command{Name: name}, ErrBadSignature
 	}
 	var b Body
-	if err := strictDecode([]byte(env.Body), &b); err != nil {
+	if err := strictDecode([]byte(env.Body), &b, bodyKeys); err != nil {
 		return Command{Name: name}, fmt.Errorf("%w: body: %v", ErrMalformed, err)
 	}
 	cmd := Command{Name: name, Body: b}
@@ -267,8 +268,21 @@ func checkID(s string) error {
 	return nil
 }
 
-// strictDecode decodes exactly one JSON object with no unknown fields.
-func strictDecode(data []byte, v any) error {
+// The member names of the envelope and the body, exactly as signed.
+var (
+	envelopeKeys = []string{"body", "sig"}
+	bodyKeys     = []string{"request_id", "ts", "nonce", "seconds"}
+)
+
+// strictDecode decodes exactly one JSON object whose member names are all in
+// keys, exactly as spelt there, each at most once. encoding/json alone would
+// match names case-insensitively and keep the last of duplicates, so a signed
+// {"seconds":1,"SECONDS":60} would be read as 60 by this daemon and as 1 by
+// other parsers.
+func strictDecode(data []byte, v any, keys []string) error {
+	if err := checkMembers(data, keys); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -280,6 +294,40 @@ func strictDecode(data []byte, v any) error {
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); err == nil {
 		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// checkMembers refuses a JSON object with a member name outside keys (nil
+// keys: any name), or with a name that repeats another one, ignoring case.
+func checkMembers(data []byte, keys []string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return errors.New("not a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k, _ := tok.(string)
+		if keys != nil && !slices.Contains(keys, k) {
+			return fmt.Errorf("unknown member %q", k)
+		}
+		folded := strings.ToLower(k)
+		if seen[folded] {
+			return fmt.Errorf("member %q appears twice (names are compared ignoring case)", k)
+		}
+		seen[folded] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -75,6 +75,10 @@ func TestVerifyRejects(t *testing.T) {
 		{"seconds on lock", key, "facegate/door-1/cmd/lock", signed("facegate/door-1/cmd/lock", `{"request_id":"r","ts":1800000000,"nonce":"n","seconds":3}`), ErrMalformed},
 		{"trailing data", key, topic, signed(topic, `{"request_id":"r","ts":1800000000,"nonce":"n"} {}`), ErrMalformed},
 		{"unknown command", key, "facegate/door-1/cmd/open", signed("facegate/door-1/cmd/open", `{"request_id":"r","ts":1800000000,"nonce":"n"}`), ErrMalformed},
+		{"duplicate key in body", key, topic, signed(topic, `{"request_id":"r","ts":1800000000,"nonce":"n","seconds":1,"seconds":60}`), ErrMalformed},
+		{"case-variant key in body", key, topic, signed(topic, `{"request_id":"r","ts":1800000000,"nonce":"n","seconds":1,"SECONDS":60}`), ErrMalformed},
+		{"case-variant key alone", key, topic, signed(topic, `{"Request_ID":"r","ts":1800000000,"nonce":"n"}`), ErrMalformed},
+		{"duplicate body in envelope", key, topic, []byte(strings.Replace(string(build(t, topic, good)), `{"body":`, `{"body":"{}","BODY":`, 1)), ErrMalformed},
 		{"huge", key, topic, []byte(`{"body":"` + strings.Repeat("a", MaxPayload) + `","sig":"00"}`), ErrMalformed},
 	}
 	for _, c := range cases {

@@ -9,14 +9,18 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/door"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/internal/testenv"
 	"github.com/facegate/facegate/mqttlink"
+	"github.com/facegate/facegate/signedcmd"
 )
 
 const cmdTestKey = "0123456789abcdef0123456789abcdef"
@@ -105,12 +109,12 @@ unlock_seconds = 5
 		}
 	}
 
-	// A CLI with another key is refused by the device and exits non-zero.
+	// A CLI with another key is refused by the device; the device's signed
+	// refusal does not verify with the CLI's key either: an error, non-zero exit.
 	otherPath := writeConfig(t, t.TempDir(), fmt.Sprintf("device_id = \"door-cli\"\n[mqtt]\nbroker = %q\ncommand_key = %q\n", b.URL, "ffffffffffffffffffffffffffffffff"))
-	var out bytes.Buffer
-	err = dispatch(context.Background(), []string{"cmd", "-config", otherPath, "unlock"}, &out, io.Discard)
-	if !errors.Is(err, errRefused) || !bytes.Contains(out.Bytes(), []byte(`"error":"bad_signature"`)) {
-		t.Fatalf("wrong key: err %v, output %q", err, out.String())
+	err = dispatch(context.Background(), []string{"cmd", "-config", otherPath, "-timeout", "3s", "unlock"}, io.Discard, io.Discard)
+	if !errors.Is(err, mqttlink.ErrBadReply) || !strings.Contains(err.Error(), `"error":"bad_signature"`) {
+		t.Fatalf("wrong key: err %v, want ErrBadReply showing the device's bad_signature", err)
 	}
 	if !d.State().Locked {
 		t.Fatal("door unlocked by a command signed with the wrong key")
@@ -121,5 +125,37 @@ unlock_seconds = 5
 	err = dispatch(context.Background(), []string{"cmd", "-config", quiet, "-timeout", "500ms", "status"}, io.Discard, io.Discard)
 	if !errors.Is(err, mqttlink.ErrNoReply) {
 		t.Fatalf("no device: err = %v, want ErrNoReply", err)
+	}
+}
+
+// TestCmdRefusesForgedReply: someone on the broker answers every command
+// for a device that does not exist with {"ok":true}; facegate cmd must not
+// print ok or exit 0.
+func TestCmdRefusesForgedReply(t *testing.T) {
+	b := testenv.StartBroker(t)
+	forger := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("forger"))
+	if tok := forger.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("forger connect: %v", tok.Error())
+	}
+	defer forger.Disconnect(100)
+	tok := forger.Subscribe("facegate/ghost/cmd/+", 1, func(c mqtt.Client, m mqtt.Message) {
+		id := signedcmd.RequestIDHint(m.Payload())
+		c.Publish(m.Topic()+"/reply", 1, false, fmt.Sprintf(`{"request_id":%q,"ok":true}`, id))
+		c.Publish(m.Topic()+"/reply", 1, false, fmt.Sprintf(`{"request_id":%q,"ok":true,"sig":"%s"}`, id, strings.Repeat("0", 64)))
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("forger subscribe: %v", tok.Error())
+	}
+	cfgPath := writeConfig(t, t.TempDir(), fmt.Sprintf("device_id = \"ghost\"\n[mqtt]\nbroker = %q\ncommand_key = %q\n", b.URL, cmdTestKey))
+	var out bytes.Buffer
+	err := dispatch(context.Background(), []string{"cmd", "-config", cfgPath, "-timeout", "3s", "unlock"}, &out, io.Discard)
+	if !errors.Is(err, mqttlink.ErrBadReply) {
+		t.Fatalf("forged reply: err = %v, want ErrBadReply", err)
+	}
+	if exitCode(err) == 0 {
+		t.Fatal("forged reply: exit code 0")
+	}
+	if out.Len() != 0 {
+		t.Fatalf("forged reply printed as the device's answer: %q", out.String())
 	}
 }
