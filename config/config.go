@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -207,6 +209,9 @@ func (c *checker) fail(key, format string, args ...any) {
 }
 
 func (c *checker) rangeF(key string, v, lo, hi float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return // reported by finite, for every float key
+	}
 	if v < lo || v > hi {
 		c.fail(key, "%v is out of range %v..%v", v, lo, hi)
 	}
@@ -218,9 +223,32 @@ func (c *checker) rangeI(key string, v, lo, hi int) {
 	}
 }
 
+// finite refuses NaN and infinities in every float key of v (a struct),
+// named by its TOML path: a NaN passes every range check, so
+// recognition.threshold = nan would silently turn matching off.
+func (c *checker) finite(prefix string, v reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		key := prefix + name
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Struct:
+			c.finite(key+".", f)
+		case reflect.Float32, reflect.Float64:
+			if x := f.Float(); math.IsNaN(x) || math.IsInf(x, 0) {
+				c.fail(key, "%v is not a finite number", x)
+			}
+		}
+	}
+}
+
 // Validate checks every value and names the first bad keys.
 func (cfg *Config) Validate() error {
 	c := &checker{file: cfg.File}
+	c.finite("", reflect.ValueOf(*cfg))
 	if cfg.DeviceID == "" || strings.ContainsAny(cfg.DeviceID, "/#+ ") {
 		c.fail("device_id", "%q must be non-empty and contain no '/', '#', '+' or spaces", cfg.DeviceID)
 	}

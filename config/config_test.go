@@ -94,3 +94,50 @@ func TestMissingFile(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// floatKeys lists the TOML path of every float key of the configuration.
+func floatKeys(prefix string, t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		switch f := t.Field(i).Type; f.Kind() {
+		case reflect.Struct:
+			out = append(out, floatKeys(prefix+name+".", f)...)
+		case reflect.Float64, reflect.Float32:
+			out = append(out, prefix+name)
+		}
+	}
+	return out
+}
+
+// TestNonFiniteFloatsRefused: nan passes every range check, so
+// recognition.threshold = nan turned recognition off and camera.fps = nan
+// spun a core. Every float key refuses nan and infinities, naming the file
+// and the key.
+func TestNonFiniteFloatsRefused(t *testing.T) {
+	keys := floatKeys("", reflect.TypeOf(Config{}))
+	if len(keys) < 10 {
+		t.Fatalf("found only %d float keys: %v", len(keys), keys)
+	}
+	for _, key := range keys {
+		for _, v := range []string{"nan", "inf", "-inf", "+nan"} {
+			section, name, ok := strings.Cut(key, ".")
+			body := key + " = " + v + "\n"
+			if ok {
+				body = "[" + section + "]\n" + name + " = " + v + "\n"
+			}
+			p := write(t, body)
+			_, err := Load(p)
+			if !errors.Is(err, ErrConfig) {
+				t.Errorf("%s = %s: err = %v, want a config error", key, v, err)
+				continue
+			}
+			if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "key "+key+":") {
+				t.Errorf("%s = %s: error %q does not name the file and the key", key, v, err)
+			}
+		}
+	}
+}
