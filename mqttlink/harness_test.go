@@ -1,6 +1,7 @@
 package mqttlink
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -219,6 +220,49 @@ type recordingProxy struct {
 
 func startProxy(t testing.TB, brokerAddr string) *recordingProxy {
 	t.Helper()
+	return startFilterProxy(t, brokerAddr, nil)
+}
+
+// copyPackets forwards MQTT packets from src to dst, leaving out those whose
+// fixed-header byte drop reports true.
+func copyPackets(dst io.Writer, src io.Reader, drop func(header byte) bool) {
+	r := bufio.NewReader(src)
+	for {
+		h, err := r.ReadByte()
+		if err != nil {
+			return
+		}
+		pkt := []byte{h}
+		n, mul := 0, 1
+		for {
+			b, err := r.ReadByte()
+			if err != nil {
+				return
+			}
+			pkt = append(pkt, b)
+			n += int(b&0x7f) * mul
+			mul *= 128
+			if b&0x80 == 0 {
+				break
+			}
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return
+		}
+		if drop(h) {
+			continue
+		}
+		if _, err := dst.Write(append(pkt, body...)); err != nil {
+			return
+		}
+	}
+}
+
+// startFilterProxy is startProxy whose broker-to-client direction leaves out
+// the packets drop reports (nil: forward everything).
+func startFilterProxy(t testing.TB, brokerAddr string, drop func(header byte) bool) *recordingProxy {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +280,14 @@ func startProxy(t testing.TB, brokerAddr string) *recordingProxy {
 				c.Close()
 				continue
 			}
-			go func() { _, _ = io.Copy(c, b); c.Close() }()
+			go func() {
+				if drop == nil {
+					_, _ = io.Copy(c, b)
+				} else {
+					copyPackets(c, b, drop)
+				}
+				c.Close()
+			}()
 			go func() {
 				buf := make([]byte, 64<<10)
 				for {

@@ -59,6 +59,9 @@ type keepAliveConn struct {
 	lastRead  atomic.Int64
 	pingSent  atomic.Int64 // unix nanos of our outstanding PINGREQ, 0 if none
 	started   atomic.Bool  // CONNACK seen: injection allowed
+	head      [4]byte      // the first bytes read: the CONNACK (reader goroutine only)
+	headN     int
+	connackRC atomic.Int32 // CONNACK return code, -1 until all four bytes were read
 	reason    atomic.Value // string: why we closed the connection
 	done      chan struct{}
 	closeOnce sync.Once
@@ -66,6 +69,7 @@ type keepAliveConn struct {
 
 func newKeepAliveConn(c net.Conn, plan keepAlivePlan, onDead func(string), pings func()) *keepAliveConn {
 	k := &keepAliveConn{Conn: c, plan: plan, onDead: onDead, pings: pings, done: make(chan struct{})}
+	k.connackRC.Store(-1)
 	now := time.Now().UnixNano()
 	k.lastWrite.Store(now)
 	k.lastRead.Store(now)
@@ -97,8 +101,22 @@ func (k *keepAliveConn) Read(p []byte) (int, error) {
 		k.lastRead.Store(time.Now().UnixNano())
 		k.pingSent.Store(0)
 		k.started.Store(true) // the first bytes read are the CONNACK
+		if k.headN < len(k.head) {
+			k.headN += copy(k.head[k.headN:], p[:n])
+			if k.headN == len(k.head) && k.head[0] == 0x20 && k.head[1] == 0x02 {
+				k.connackRC.Store(int32(k.head[3]))
+			}
+		}
 	}
 	return n, err
+}
+
+// ConnackCode is the return code of the CONNACK read on this connection, -1
+// when none was read (yet). paho v1.5.1 maps codes it does not know (MQTT 5
+// reason codes 0x80 and up, e.g. 0x9A "retain not supported") to a nil
+// error, so the link checks the code itself.
+func (k *keepAliveConn) ConnackCode() int {
+	return int(k.connackRC.Load())
 }
 
 func (k *keepAliveConn) Close() error {
@@ -124,12 +142,10 @@ func (k *keepAliveConn) watch() {
 				continue
 			}
 			nowN := now.UnixNano()
-			if sent := k.pingSent.Load(); sent != 0 {
-				if time.Duration(nowN-sent) >= k.plan.pingTimeout {
-					k.dead(reasonPingTimeout)
-					return
-				}
-				continue
+			sent := k.pingSent.Load()
+			if sent != 0 && time.Duration(nowN-sent) >= k.plan.pingTimeout {
+				k.dead(reasonPingTimeout)
+				return
 			}
 			// Nothing received for K + ping timeout although we keep
 			// pinging (or could not, because a write is stuck): dead.
@@ -137,7 +153,12 @@ func (k *keepAliveConn) watch() {
 				k.dead(reasonPingTimeout)
 				return
 			}
-			if time.Duration(nowN-k.lastWrite.Load()) < k.plan.idle && time.Duration(nowN-k.lastRead.Load()) < k.plan.idle {
+			// While a PINGRESP is awaited only our own silence counts:
+			// another PINGREQ goes out once nothing was written for idle,
+			// so a ping timeout longer than K never silences the client
+			// for K (the broker would drop it at 1.5 K and fire the will).
+			sinceWrite := time.Duration(nowN - k.lastWrite.Load())
+			if sinceWrite < k.plan.idle && (sent != 0 || time.Duration(nowN-k.lastRead.Load()) < k.plan.idle) {
 				continue
 			}
 			// A write in progress means the link is not idle; never block
@@ -145,7 +166,9 @@ func (k *keepAliveConn) watch() {
 			if !k.wmu.TryLock() {
 				continue
 			}
-			k.pingSent.Store(time.Now().UnixNano())
+			if sent == 0 {
+				k.pingSent.Store(time.Now().UnixNano())
+			}
 			_, err := k.Conn.Write(pingreq)
 			if err == nil {
 				k.lastWrite.Store(time.Now().UnixNano())

@@ -77,6 +77,28 @@ func TestKeepAliveCompliance(t *testing.T) {
 	}
 }
 
+// TestKeepsPingingWhileAwaitingPingresp: with a ping timeout longer than the
+// keep-alive and PINGRESPs lost on the way back, the client must still never
+// be silent for K (the broker would drop it at 1.5 K and fire the will).
+func TestKeepsPingingWhileAwaitingPingresp(t *testing.T) {
+	t.Parallel()
+	b := testenv.StartBroker(t)
+	proxy := startFilterProxy(t, b.Addr, func(h byte) bool { return h == 0xD0 }) // PINGRESP
+	cfg := testConfig("tcp://"+proxy.Addr, 2)
+	cfg.MQTT.PingTimeoutSeconds = 6
+	r := startRig(t, cfg, nil)
+	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	time.Sleep(5 * time.Second) // first PINGREQ after ~1.6 s, its timeout 6 s later
+	gap, n := proxy.maxGap(time.Now())
+	t.Logf("%d client writes, longest silence %s while no PINGRESP came back", n, gap.Round(time.Millisecond))
+	if gap >= 2*time.Second {
+		t.Fatalf("client was silent for %s awaiting a PINGRESP; keep-alive is 2 s", gap)
+	}
+	if !r.link.Status().Connected {
+		t.Fatalf("link dropped before the 6 s ping timeout: %+v", r.link.Status())
+	}
+}
+
 // TestFrozenBrokerDetected freezes the broker (SIGSTOP): the link must see
 // the dead link within keepalive + ping timeout + the check interval, and
 // come back by itself after SIGCONT.

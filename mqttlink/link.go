@@ -224,7 +224,11 @@ func (l *Link) connectLoop(ctx context.Context) {
 		case <-ctx.Done():
 			<-t.Done() // bounded by the connect timeout
 		}
-		if err := t.Error(); err != nil {
+		err := t.Error()
+		if err == nil {
+			err = l.checkConnack()
+		}
+		if err != nil {
 			l.m.connectFails.Inc()
 			l.setHealth(false, "connect failed: "+err.Error())
 			l.log.Warn("mqtt connect failed", "broker", l.cfg.MQTT.Broker, "err", err)
@@ -239,15 +243,68 @@ func (l *Link) connectLoop(ctx context.Context) {
 		select {
 		case reason := <-l.lost:
 			l.setDown(reason)
-			if time.Since(connectedAt) > maxWait {
-				wait = 0 // a long-lived connection: retry at once
-			} else {
-				wait = min(max(2*wait, time.Second), maxWait)
-			}
+			wait = nextBackoff(wait, time.Since(connectedAt), maxWait)
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// stableConnection is how long a connection must have been up for the
+// reconnect back-off to start again from the beginning: a broker restarted
+// a few times in a row must not leave the door offline for the whole cap.
+const stableConnection = 5 * time.Second
+
+// nextBackoff is the wait before reconnecting after a connection that was up
+// for upFor: none after a stable connection (the back-off starts again from
+// the beginning), doubling from 1 s up to maxWait over connections that died
+// young.
+func nextBackoff(prev, upFor, maxWait time.Duration) time.Duration {
+	if upFor >= stableConnection {
+		return 0
+	}
+	return min(max(2*prev, time.Second), maxWait)
+}
+
+// connackNames are the CONNACK return codes beyond MQTT 3.1.1's 0..5 that
+// brokers send (MQTT 5 reason codes) and paho v1.5.1 does not know.
+var connackNames = map[int]string{
+	0x80: "unspecified error", 0x81: "malformed packet", 0x82: "protocol error",
+	0x83: "implementation specific error", 0x84: "unsupported protocol version",
+	0x85: "client identifier not valid", 0x86: "bad user name or password", 0x87: "not authorized",
+	0x88: "server unavailable", 0x89: "server busy", 0x8A: "banned", 0x8C: "bad authentication method",
+	0x90: "topic name invalid", 0x95: "packet too large", 0x97: "quota exceeded",
+	0x99: "payload format invalid", 0x9A: "retain not supported", 0x9B: "QoS not supported",
+	0x9C: "use another server", 0x9D: "server moved", 0x9F: "connection rate exceeded",
+}
+
+// ErrRefused is wrapped by the error of a connection the broker refused in
+// its CONNACK.
+var ErrRefused = errors.New("mqttlink: broker refused the connection")
+
+// checkConnack looks at the CONNACK paho accepted: paho v1.5.1 turns return
+// codes it does not know into a nil error, leaving a closed connection that
+// would be logged as "connected" and loop. Such a refusal is reported as a
+// failed connect (and backed off like one).
+func (l *Link) checkConnack() error {
+	kc := l.currentConn()
+	if kc == nil {
+		return nil
+	}
+	rc := kc.ConnackCode()
+	if rc <= 0 {
+		return nil
+	}
+	l.client.Disconnect(0)
+	select { // the closed connection's loss belongs to this failed attempt
+	case <-l.lost:
+	default:
+	}
+	name := connackNames[rc]
+	if name == "" {
+		name = "unknown code"
+	}
+	return fmt.Errorf("%w: CONNACK return code 0x%02X (%s)", ErrRefused, rc, name)
 }
 
 func (l *Link) setUp() {

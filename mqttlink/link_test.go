@@ -5,7 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,5 +268,107 @@ func pub(t testing.TB, brokerURL, topic, payload string, retain bool) {
 	defer c.Disconnect(50)
 	if tok := c.Publish(topic, 1, retain, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("pub: %v", tok.Error())
+	}
+}
+
+func TestNextBackoff(t *testing.T) {
+	const maxWait = 30 * time.Second
+	wait := time.Duration(0)
+	var got []time.Duration
+	for range 6 { // connections that die at once: the back-off grows to the cap
+		wait = nextBackoff(wait, 100*time.Millisecond, maxWait)
+		got = append(got, wait)
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, maxWait}
+	if !slices.Equal(got, want) {
+		t.Fatalf("back-off over short connections = %v, want %v", got, want)
+	}
+	if w := nextBackoff(wait, stableConnection, maxWait); w != 0 {
+		t.Fatalf("back-off after a stable connection = %s, want 0 (start again)", w)
+	}
+}
+
+// TestBackoffResetsAfterStableConnection restarts the broker three times,
+// each after the link was up for a while: the link must not keep backing off
+// longer and longer (the third restart used to leave it offline for 17-21 s
+// with the default 30 s cap).
+func TestBackoffResetsAfterStableConnection(t *testing.T) {
+	t.Parallel()
+	b := testenv.StartBroker(t)
+	cfg := testConfig(b.URL, 5)
+	cfg.MQTT.MaxReconnectSeconds = 30
+	var logBuf testenv.SyncBuffer
+	db := openDB(t, "")
+	d, err := door.Open(cfg.Door, db, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	l, err := New(cfg, db, d, nil, nil, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i := 1; i <= 3; i++ {
+		waitFor(t, "connected", 40*time.Second, func() bool { return l.Status().Connected && l.Status().Connects == int64(i) })
+		time.Sleep(stableConnection + 500*time.Millisecond)
+		b.Stop()
+		b.Restart()
+	}
+	waitFor(t, "connected after the third restart", 40*time.Second, func() bool { return l.Status().Connects == 4 })
+	re := regexp.MustCompile(`mqtt reconnecting".* in=(\S+)`)
+	for _, m := range re.FindAllStringSubmatch(logBuf.String(), -1) {
+		w, err := time.ParseDuration(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w > time.Second {
+			t.Errorf("reconnect back-off %s after connections that were up %s: it must start again from the beginning", w, stableConnection)
+		}
+	}
+}
+
+// TestUnknownConnackRefusalReported: a broker answering CONNACK 0x9A (an
+// MQTT 5 reason code paho v1.5.1 maps to no error) must be reported as a
+// refused connection, never as "connected".
+func TestUnknownConnackRefusalReported(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var attempts atomic.Int32
+	go func() { // a tiny broker that refuses every CONNECT with 0x9A
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			attempts.Add(1)
+			go func() {
+				defer c.Close()
+				copyPackets(io.Discard, c, func(h byte) bool {
+					if h>>4 == 1 { // CONNECT
+						_, _ = c.Write([]byte{0x20, 0x02, 0x00, 0x9A})
+					}
+					return true
+				})
+			}()
+		}
+	}()
+	r := startRig(t, testConfig("tcp://"+ln.Addr().String(), 5), nil)
+	waitFor(t, "two refused attempts", 20*time.Second, func() bool {
+		return metricValue(t, r.reg, "facegate_mqtt_connect_failures_total") >= 2
+	})
+	if st := r.link.Status(); st.Connected || st.Connects != 0 {
+		t.Fatalf("link reported connected to a broker that refused it: %+v", st)
+	}
+	c := r.health.Report().Components[HealthComponent]
+	if c.OK || !strings.Contains(c.Detail, "0x9A") || !strings.Contains(c.Detail, "retain not supported") {
+		t.Fatalf("health = %+v, want the refusal with its code", c)
 	}
 }
