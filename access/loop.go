@@ -639,7 +639,9 @@ func (l *Loop) act(ctx context.Context, dec Decision, jpeg []byte) {
 }
 
 func (l *Loop) record(ctx context.Context, r facedb.Record) {
-	if _, err := l.db.Record(ctx, r); err != nil && ctx.Err() == nil {
+	// A decision made while the daemon stops is still recorded (facedb.Record
+	// commits regardless of ctx), and a failure is never silent.
+	if _, err := l.db.Record(context.WithoutCancel(ctx), r); err != nil {
 		l.log.Error("access: recording failed", "type", r.Type, "err", err)
 	}
 }

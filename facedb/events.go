@@ -90,15 +90,15 @@ func (db *DB) Record(ctx context.Context, r Record) (Record, error) {
 		}
 		detail = string(b)
 	}
-	// The context only bounds waiting for the write lock: once the
-	// transaction started it is committed even if ctx ends, so an event
-	// decided during shutdown is not lost.
-	tx, err := db.sql.BeginTx(ctx, nil)
+	// A decision that was made is committed even when ctx is already
+	// cancelled (the daemon stopping): the wait for the write lock is
+	// bounded by the busy timeout, not by the caller's context.
+	bg := context.WithoutCancel(ctx)
+	tx, err := db.sql.BeginTx(bg, nil)
 	if err != nil {
 		return r, fmt.Errorf("facedb: record %s: %w", r.Type, err)
 	}
 	defer tx.Rollback() //nolint:errcheck
-	bg := context.WithoutCancel(ctx)
 	if err := tx.QueryRowContext(bg, "UPDATE device_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq").Scan(&r.Seq); err != nil {
 		return r, fmt.Errorf("facedb: record %s: seq: %w", r.Type, err)
 	}

@@ -321,3 +321,25 @@ func TestUsersNoncesAudit(t *testing.T) {
 		t.Errorf("audit = %+v", log)
 	}
 }
+
+// TestRecordCommittedAfterCancel: a decision recorded while the daemon stops
+// (its context already cancelled) is committed, not rolled back.
+func TestRecordCommittedAfterCancel(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := db.Record(ctx, Record{Kind: "event", Type: "access_granted", PersonID: 7, Name: "Ada", Score: 0.7})
+	if err != nil {
+		t.Fatalf("Record with a cancelled context: %v", err)
+	}
+	evs, err := db.Events(context.Background(), EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Seq != r.Seq || evs[0].Name != "Ada" {
+		t.Fatalf("events after the cancelled Record = %+v", evs)
+	}
+	if p, err := db.PendingOutbox(context.Background(), 10); err != nil || len(p) != 1 {
+		t.Fatalf("outbox after the cancelled Record = %v, %v", p, err)
+	}
+}
