@@ -2,7 +2,10 @@ package config
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math"
@@ -31,6 +34,7 @@ type Config struct {
 	Door        Door        `toml:"door"`
 	MQTT        MQTT        `toml:"mqtt"`
 	Web         Web         `toml:"web"`
+	Site        Site        `toml:"site"`
 
 	// File is the path the configuration was read from (empty for defaults).
 	File string `toml:"-"`
@@ -114,6 +118,14 @@ type Web struct {
 	SessionHours  float64 `toml:"session_hours"`
 	MaxUploadMB   float64 `toml:"max_upload_mb"`
 	SecureCookies bool    `toml:"secure_cookies"` // set the Secure flag (behind HTTPS)
+}
+
+// Site joins the door to a site whose people are managed centrally and
+// replicated through the broker (package site). An empty name is a
+// standalone door.
+type Site struct {
+	Name          string `toml:"name"`            // one MQTT topic level; empty = standalone
+	PublicKeyFile string `toml:"public_key_file"` // the site's Ed25519 public key (PEM), made by facegate site init
 }
 
 // Default returns the configuration used for every key the file does not set.
@@ -389,7 +401,46 @@ func (cfg *Config) Validate() error {
 	c.rangeF("web.session_hours", w.SessionHours, 0.01, 24*365)
 	c.rangeF("web.max_upload_mb", w.MaxUploadMB, 0.1, 1024)
 
+	st := cfg.Site
+	switch {
+	case st.Name == "" && st.PublicKeyFile != "":
+		c.fail("site.name", "is empty but site.public_key_file is set; name the site or remove the key")
+	case st.Name == "":
+	case len(st.Name) > 64 || strings.ContainsAny(st.Name, "/#+ \x00"):
+		c.fail("site.name", "%q must be at most 64 characters without '/', '#', '+' or spaces", st.Name)
+	case st.PublicKeyFile == "":
+		c.fail("site.public_key_file", "must name the site's public key (facegate site init makes it)")
+	case m.Broker == "":
+		c.fail("site.name", "a site door needs mqtt.broker: the site library arrives through the broker")
+	default:
+		if _, err := LoadSitePublicKey(st.PublicKeyFile); err != nil {
+			c.fail("site.public_key_file", "%v", err)
+		}
+	}
+
 	return errors.Join(c.errs...)
+}
+
+// LoadSitePublicKey reads a site public key: a PEM "PUBLIC KEY" block
+// holding an Ed25519 key (what facegate site init writes).
+func LoadSitePublicKey(path string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("%s holds no PEM \"PUBLIC KEY\" block", path)
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	pub, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("%s holds a %T key, not Ed25519", path, k)
+	}
+	return pub, nil
 }
 
 // DBPath is the SQLite file inside data_dir.

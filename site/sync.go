@@ -1,0 +1,340 @@
+package site
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/facedb"
+)
+
+// Status is what a door reports, retained, at Topics.Door: which site
+// library it has applied and what it refused.
+type Status struct {
+	Device     string           `json:"device"`
+	Site       string           `json:"site"`
+	Model      string           `json:"model"`   // the templates this door matches
+	People     int              `json:"people"`  // live records applied
+	Deleted    int              `json:"deleted"` // tombstones applied
+	MaxVersion int64            `json:"max_version"`
+	Digest     string           `json:"digest"` // LibraryDigest of what is applied
+	Applied    int64            `json:"applied"`
+	Refused    map[string]int64 `json:"refused"` // by reason, since the daemon started
+	TS         time.Time        `json:"ts"`
+}
+
+// LibraryDigest identifies a set of applied records: two doors (or a door
+// and the retained records on the broker) with the same digest hold the
+// same site library.
+func LibraryDigest(states map[string]facedb.SiteState) string {
+	ids := make([]string, 0, len(states))
+	for id := range states {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	h := sha256.New()
+	for _, id := range ids {
+		fmt.Fprintf(h, "%s %d %x\n", id, states[id].Version, states[id].Digest)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// SyncOptions tune a Syncer; zero values take the defaults.
+type SyncOptions struct {
+	// Model is the embedding model the door runs (reported in the status).
+	Model string
+	// Settle is how long the syncer waits for more records after one
+	// arrived before applying them together (default 300 ms): the retained
+	// burst after a (re)connect becomes one transaction and one reload.
+	Settle time.Duration
+	// MaxDelay bounds how long a steady stream of records is held back
+	// (default 5 s).
+	MaxDelay time.Duration
+	// OnApplied, if set, is called after each applied batch with its size,
+	// after the transaction committed.
+	OnApplied func(n int)
+}
+
+// Syncer keeps a door's face library equal to its site's retained records.
+type Syncer struct {
+	cfg    config.Config
+	pub    ed25519.PublicKey
+	db     *facedb.DB
+	log    *slog.Logger
+	o      SyncOptions
+	topics Topics
+
+	mu      sync.Mutex
+	queue   []inbound
+	states  map[string]facedb.SiteState
+	applied int64
+	refused map[string]int64
+	wake    chan struct{}
+	client  mqtt.Client
+
+	appliedC prometheus.Counter
+	refusedC *prometheus.CounterVec
+}
+
+type inbound struct {
+	topic   string
+	payload []byte
+}
+
+// NewSyncer returns the syncer of a site door (cfg.Site.Name set); it
+// reads the site's public key from site.public_key_file.
+func NewSyncer(cfg config.Config, db *facedb.DB, log *slog.Logger, o SyncOptions) (*Syncer, error) {
+	if cfg.Site.Name == "" {
+		return nil, fmt.Errorf("site: %s: site.name is empty: this is a standalone door", cfg.File)
+	}
+	pub, err := config.LoadSitePublicKey(cfg.Site.PublicKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("site: %s: key site.public_key_file: %w", cfg.File, err)
+	}
+	if o.Settle <= 0 {
+		o.Settle = 300 * time.Millisecond
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 5 * time.Second
+	}
+	return &Syncer{
+		cfg: cfg, pub: pub, db: db, log: log, o: o, topics: TopicsFor(cfg, cfg.Site.Name),
+		refused: map[string]int64{}, wake: make(chan struct{}, 1),
+		appliedC: prometheus.NewCounter(prometheus.CounterOpts{Name: "facegate_site_records_applied_total",
+			Help: "Site person records applied to the local face library."}),
+		refusedC: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facegate_site_records_refused_total",
+			Help: "Site person records refused, by reason (unsigned, bad_signature, malformed, stale)."}, []string{"reason"}),
+	}, nil
+}
+
+// Register adds the syncer's metrics to reg.
+func (s *Syncer) Register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{s.appliedC, s.refusedC} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("site: %w", err)
+		}
+	}
+	return nil
+}
+
+// Run subscribes to the site's records and applies them until ctx is
+// cancelled (it returns nil then). Broker outages are waited out: the door
+// keeps its local copy and catches up from the retained records on
+// reconnect.
+func (s *Syncer) Run(ctx context.Context) error {
+	states, err := s.db.SiteStates(ctx)
+	if err != nil {
+		return fmt.Errorf("site: %w", err)
+	}
+	s.mu.Lock()
+	s.states = states
+	s.mu.Unlock()
+
+	o, err := clientOptions(s.cfg, "facegate-"+s.cfg.DeviceID+"-site")
+	if err != nil {
+		return err
+	}
+	o.SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(2 * time.Second)
+	o.SetOnConnectHandler(func(c mqtt.Client) { go s.onConnect(ctx, c) })
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		s.log.Warn("site: broker connection lost; the local library stays in use", "err", err)
+	})
+	c := mqtt.NewClient(o)
+	s.mu.Lock()
+	s.client = c
+	s.mu.Unlock()
+	c.Connect() // retried in the background (SetConnectRetry)
+	defer c.Disconnect(250)
+	s.log.Info("site: syncing the face library", "site", s.cfg.Site.Name, "people", len(states), "broker", s.cfg.MQTT.Broker)
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		}
+		// Gather the burst: apply once nothing new came for Settle, or
+		// after MaxDelay of a steady stream.
+		first := time.Now()
+		for {
+			n := s.queued()
+			t := time.NewTimer(s.o.Settle)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			if s.queued() == n || time.Since(first) > s.o.MaxDelay {
+				break
+			}
+		}
+		// Drop a wake-up that only announced messages of this batch.
+		select {
+		case <-s.wake:
+		default:
+		}
+		s.apply(ctx, s.take())
+	}
+}
+
+func (s *Syncer) onConnect(ctx context.Context, c mqtt.Client) {
+	if err := wait(ctx, c.Subscribe(s.topics.People(), 1, s.receive), 30*time.Second); err != nil {
+		s.log.Error("site: subscribing to the site records failed", "topic", s.topics.People(), "err", err)
+		return
+	}
+	s.publishStatus()
+}
+
+// receive is paho's message handler: it only queues (a blocking handler
+// would stall paho's reading of PINGRESP).
+func (s *Syncer) receive(_ mqtt.Client, m mqtt.Message) {
+	s.mu.Lock()
+	s.queue = append(s.queue, inbound{topic: m.Topic(), payload: m.Payload()})
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Syncer) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
+func (s *Syncer) take() []inbound {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	return q
+}
+
+// apply verifies a batch, refuses what must be refused and stores the
+// winners in one transaction.
+func (s *Syncer) apply(ctx context.Context, batch []inbound) {
+	s.mu.Lock()
+	view := make(map[string]facedb.SiteState, len(s.states))
+	for k, v := range s.states {
+		view[k] = v
+	}
+	s.mu.Unlock()
+	winners := map[string]Signed{}
+	var order []string
+	for _, m := range batch {
+		id := lastLevel(m.topic)
+		if len(m.payload) == 0 {
+			continue // a retained record cleared on the broker: not a change of the site
+		}
+		rec, err := Open(s.pub, s.cfg.Site.Name, id, m.payload)
+		if err == nil {
+			if cur, ok := view[id]; ok && !cur.Newer(rec.Version, rec.Digest) {
+				if cur.Version == rec.Version && string(cur.Digest) == string(rec.Digest) {
+					continue // the same record again (redelivered on reconnect)
+				}
+				err = refuse(ReasonStale, "version %d is not newer than the applied version %d", rec.Version, cur.Version)
+			}
+		}
+		if err != nil {
+			s.refuse(ctx, id, err)
+			continue
+		}
+		if _, ok := winners[id]; !ok {
+			order = append(order, id)
+		}
+		winners[id] = rec
+		view[id] = facedb.SiteState{UUID: id, Version: rec.Version, Digest: rec.Digest, Deleted: rec.Deleted}
+	}
+	if len(winners) == 0 {
+		return
+	}
+	ps := make([]facedb.SitePerson, 0, len(winners))
+	for _, id := range order {
+		ps = append(ps, winners[id].sitePerson())
+	}
+	stored, err := s.db.ApplySitePeople(ctx, ps)
+	if err != nil {
+		// Nothing was changed; the records come back on the next reconnect.
+		s.log.Error("site: applying site records failed", "records", len(ps), "err", err)
+		return
+	}
+	s.mu.Lock()
+	for _, st := range stored {
+		s.states[st.UUID] = st
+	}
+	s.applied += int64(len(stored))
+	s.mu.Unlock()
+	s.appliedC.Add(float64(len(stored)))
+	_ = s.db.Audit(ctx, facedb.AuditEntry{Actor: "site:" + s.cfg.Site.Name, Action: "site_sync",
+		Detail: fmt.Sprintf("applied %d record(s)", len(stored)), OK: true})
+	s.log.Info("site: records applied", "records", len(stored))
+	if s.o.OnApplied != nil {
+		s.o.OnApplied(len(stored))
+	}
+	s.publishStatus()
+}
+
+func (s *Syncer) refuse(ctx context.Context, id string, err error) {
+	reason := ReasonOf(err)
+	if reason == "" {
+		reason = ReasonMalformed
+	}
+	s.mu.Lock()
+	s.refused[reason]++
+	s.mu.Unlock()
+	s.refusedC.WithLabelValues(reason).Inc()
+	s.log.Warn("site: record refused", "uuid", id, "reason", reason, "err", err)
+	if aerr := s.db.Audit(ctx, facedb.AuditEntry{Actor: "site:" + s.cfg.Site.Name, Action: "site_record",
+		Target: id, Detail: reason + ": " + err.Error(), OK: false}); aerr != nil {
+		s.log.Error("site: auditing a refused record failed", "err", aerr)
+	}
+}
+
+// Status returns what the door has applied.
+func (s *Syncer) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{Device: s.cfg.DeviceID, Site: s.cfg.Site.Name, Model: s.o.Model, Applied: s.applied,
+		Refused: make(map[string]int64, len(s.refused)), Digest: LibraryDigest(s.states), TS: time.Now().UTC()}
+	for k, v := range s.refused {
+		st.Refused[k] = v
+	}
+	for _, v := range s.states {
+		if v.Deleted {
+			st.Deleted++
+		} else {
+			st.People++
+		}
+		st.MaxVersion = max(st.MaxVersion, v.Version)
+	}
+	return st
+}
+
+func (s *Syncer) publishStatus() {
+	s.mu.Lock()
+	c := s.client
+	s.mu.Unlock()
+	if c == nil {
+		return
+	}
+	b, _ := json.Marshal(s.Status())
+	t := c.Publish(s.topics.Door(s.cfg.DeviceID), 1, true, b)
+	go func() {
+		if t.WaitTimeout(30*time.Second) && t.Error() != nil {
+			s.log.Warn("site: publishing the door status failed", "err", t.Error())
+		}
+	}()
+}

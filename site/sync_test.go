@@ -1,0 +1,302 @@
+package site
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/internal/testenv"
+	"github.com/facegate/facegate/vision"
+)
+
+func refusedAudits(t *testing.T, db *facedb.DB, reason string) int {
+	t.Helper()
+	log, err := db.AuditLog(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range log {
+		if e.Action == "site_record" && !e.OK && strings.HasPrefix(e.Detail, reason+":") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDoorFollowsTheSiteThroughABridge: a person enrolled, disabled and
+// deleted on broker A reaches the door's library on broker B; forged,
+// unsigned, malformed and replayed older records change nothing and are
+// counted and audited.
+func TestDoorFollowsTheSiteThroughABridge(t *testing.T) {
+	ctx := context.Background()
+	a, b := testenv.StartBridgedPair(t, "facegate/#")
+	priv, pubPath := siteKeys(t)
+	db := openDB(t)
+	syncer, _ := startSyncer(t, doorConfig(t, "door-b", b.URL, pubPath), db, SyncOptions{Model: "fr512"})
+	admin := dial(t, doorConfig(t, "admin", a.URL, pubPath))
+	r := rand.New(rand.NewPCG(5, 6))
+
+	rec, err := NewPerson("Ada", []Template{fr512(r), fr512(r)}, []byte{0xff, 0xd8, 0xff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := admin.Put(ctx, priv, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ada facedb.Person
+	eventually(t, "Ada reaches the door behind the bridge", func() bool {
+		p, ok := personNamed(t, db, "Ada")
+		ada = p
+		return ok && p.Enabled && p.Templates == 2
+	})
+	if th, err := db.PersonThumbnail(ctx, ada.ID); err != nil || len(th) != 3 {
+		t.Errorf("thumbnail = %v, %v; want the record's 3 bytes", th, err)
+	}
+
+	if _, err := admin.Change(ctx, priv, rec.UUID, func(r *Record) { r.Enabled = false }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ada is disabled at the door", func() bool { p, _ := personNamed(t, db, "Ada"); return !p.Enabled })
+
+	// A replayed older version (validly signed) is refused.
+	if err := admin.Publish(ctx, rec.UUID, first.Message); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the replay is refused as stale", func() bool { return syncer.Status().Refused[ReasonStale] == 1 })
+	// A forged newer version (another key) is refused.
+	forger, _ := siteKeys(t)
+	fr := rec
+	fr.Site, fr.Enabled, fr.Version = "hq", true, first.Version+1_000_000
+	forged, err := Sign(forger, fr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Publish(ctx, rec.UUID, forged.Message); err != nil {
+		t.Fatal(err)
+	}
+	var env envelope
+	_ = json.Unmarshal(forged.Message, &env)
+	env.Sig = nil
+	unsigned, _ := json.Marshal(env)
+	if err := admin.Publish(ctx, rec.UUID, unsigned); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Publish(ctx, rec.UUID, []byte(`{"body":"{\"format\":1}","sig":"AAAA"}`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "forged, unsigned and garbled records are refused", func() bool {
+		st := syncer.Status().Refused
+		return st[ReasonBadSignature] == 2 && st[ReasonUnsigned] == 1
+	})
+	if p, _ := personNamed(t, db, "Ada"); p.Enabled {
+		t.Fatal("a refused record enabled Ada again")
+	}
+	for reason, want := range map[string]int{ReasonStale: 1, ReasonBadSignature: 2, ReasonUnsigned: 1} {
+		if got := refusedAudits(t, db, reason); got != want {
+			t.Errorf("%d audit entries for %s refusals, want %d", got, reason, want)
+		}
+	}
+
+	// Restore the genuine record (the forgeries replaced it on the broker),
+	// then delete: the door forgets Ada and keeps the tombstone.
+	cur, _ := db.SiteStates(ctx)
+	if err := admin.Publish(ctx, rec.UUID, mustRecord(t, db, rec.UUID)); err != nil {
+		t.Fatal(err)
+	}
+	tomb, err := admin.Put(ctx, priv, Record{UUID: rec.UUID, Deleted: true, Version: NextVersion(cur[rec.UUID].Version, time.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ada is forgotten", func() bool { _, ok := personNamed(t, db, "Ada"); return !ok })
+	// The old record replayed after the deletion does not bring her back.
+	if err := admin.Publish(ctx, rec.UUID, first.Message); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the replay after the tombstone is refused", func() bool { return syncer.Status().Refused[ReasonStale] == 2 })
+	if _, ok := personNamed(t, db, "Ada"); ok {
+		t.Fatal("a replayed record brought a deleted person back")
+	}
+	st := syncer.Status()
+	if st.People != 0 || st.Deleted != 1 || st.MaxVersion != tomb.Version {
+		t.Errorf("status %+v, want 0 people, 1 tombstone at version %d", st, tomb.Version)
+	}
+	// The door's retained status is readable from the other broker.
+	eventually(t, "door-b's status reaches broker A", func() bool {
+		doors, err := admin.Doors(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(doors) == 1 && doors[0].Device == "door-b" && doors[0].Digest == st.Digest
+	})
+}
+
+func mustRecord(t *testing.T, db *facedb.DB, id string) []byte {
+	t.Helper()
+	p, err := db.SiteRecord(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestTemplatesOfAnotherModelAreKeptNotMatched: an sface template travels
+// with the record and is stored, but a fr512 gallery holds only fr512 ones.
+func TestTemplatesOfAnotherModelAreKeptNotMatched(t *testing.T) {
+	ctx := context.Background()
+	br := testenv.StartBroker(t)
+	priv, pubPath := siteKeys(t)
+	db := openDB(t)
+	startSyncer(t, doorConfig(t, "door", br.URL, pubPath), db, SyncOptions{})
+	r := rand.New(rand.NewPCG(7, 8))
+	sface := Template{Model: "sface", Embedding: Embedding(unitVector(r, 128))}
+	rec, _ := NewPerson("Cy", []Template{fr512(r), sface}, nil)
+	if _, err := dial(t, doorConfig(t, "admin", br.URL, pubPath)).Put(ctx, priv, rec); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Cy arrives", func() bool { _, ok := personNamed(t, db, "Cy"); return ok })
+	g := vision.NewGallery("fr512")
+	if err := vision.LoadGallery(ctx, db, g); err != nil {
+		t.Fatal(err)
+	}
+	if g.Len() != 1 {
+		t.Errorf("fr512 gallery holds %d templates, want 1 (the sface one is not matched)", g.Len())
+	}
+	ts, err := db.Templates(ctx, "sface")
+	if err != nil || len(ts) != 1 {
+		t.Errorf("sface templates kept: %d, %v; want 1", len(ts), err)
+	}
+}
+
+// TestOfflineDoorConvergesToTheLastVersion: changes made while the door was
+// down arrive as the one retained last version when it comes back.
+func TestOfflineDoorConvergesToTheLastVersion(t *testing.T) {
+	ctx := context.Background()
+	br := testenv.StartBroker(t)
+	priv, pubPath := siteKeys(t)
+	db := openDB(t)
+	cfg := doorConfig(t, "door", br.URL, pubPath)
+	_, stop := startSyncer(t, cfg, db, SyncOptions{})
+	admin := dial(t, doorConfig(t, "admin", br.URL, pubPath))
+	r := rand.New(rand.NewPCG(9, 10))
+	rec, _ := NewPerson("Dee", []Template{fr512(r)}, nil)
+	if _, err := admin.Put(ctx, priv, rec); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Dee arrives", func() bool { _, ok := personNamed(t, db, "Dee"); return ok })
+	stop()
+	if _, err := admin.Change(ctx, priv, rec.UUID, func(r *Record) { r.Name = "Dee Two" }); err != nil {
+		t.Fatal(err)
+	}
+	last, err := admin.Change(ctx, priv, rec.UUID, func(r *Record) { r.Name = "Dee Three"; r.Enabled = false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := startSyncer(t, cfg, db, SyncOptions{})
+	eventually(t, "the door converges to the last version", func() bool {
+		p, ok := personNamed(t, db, "Dee Three")
+		return ok && !p.Enabled && s.Status().MaxVersion == last.Version
+	})
+	if ps, _ := db.People(ctx); len(ps) != 1 {
+		t.Errorf("%d people, want 1 (the same person changed)", len(ps))
+	}
+}
+
+// TestBurstOfRecordsIsAppliedOnce: 1,000 retained people reach a new door
+// in one transaction, so its gallery reloads once.
+func TestBurstOfRecordsIsAppliedOnce(t *testing.T) {
+	ctx := context.Background()
+	br := testenv.StartBroker(t)
+	priv, pubPath := siteKeys(t)
+	admin := dial(t, doorConfig(t, "admin", br.URL, pubPath))
+	publishPeople(t, admin, priv, 1000)
+	db := openDB(t)
+	rev0, _ := db.LibraryRevision(ctx)
+	var mu sync.Mutex
+	var batches []int
+	s, _ := startSyncer(t, doorConfig(t, "new-door", br.URL, pubPath), db, SyncOptions{OnApplied: func(n int) {
+		mu.Lock()
+		batches = append(batches, n)
+		mu.Unlock()
+	}})
+	eventually(t, "1,000 people arrive", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		sum := 0
+		for _, n := range batches {
+			sum += n
+		}
+		return sum == 1000 && s.Status().People == 1000
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(batches) != 1 || batches[0] != 1000 {
+		t.Errorf("applied in batches %v, want one batch of 1000", batches)
+	}
+	if ps, _ := db.People(ctx); len(ps) != 1000 {
+		t.Errorf("%d people in the library, want 1000", len(ps))
+	}
+	if rev, _ := db.LibraryRevision(ctx); rev == rev0 {
+		t.Error("library revision unchanged: the camera loop would not reload")
+	}
+}
+
+func publishPeople(t testing.TB, admin *Admin, priv ed25519.PrivateKey, n int) []Signed {
+	t.Helper()
+	r := rand.New(rand.NewPCG(11, 12))
+	out := make([]Signed, 0, n)
+	for i := range n {
+		rec, err := NewPerson(fmt.Sprintf("Person %04d", i), []Template{fr512(r), fr512(r), fr512(r)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := admin.Put(context.Background(), priv, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestEqualVersionsResolveAlikeOnEveryDoor: two different records with the
+// same version end the same on doors that saw them in opposite order.
+func TestEqualVersionsResolveAlikeOnEveryDoor(t *testing.T) {
+	ctx := context.Background()
+	priv, pubPath := siteKeys(t)
+	r := rand.New(rand.NewPCG(13, 14))
+	rec, _ := NewPerson("Eve", []Template{fr512(r)}, nil)
+	rec.Site = "hq"
+	x, _ := Sign(priv, rec)
+	rec.Name = "Eve Other"
+	y, _ := Sign(priv, rec)
+	topic := TopicsFor(doorConfig(t, "d", "tcp://127.0.0.1:1", pubPath), "hq").Person(rec.UUID)
+	var names []string
+	for _, order := range [][]Signed{{x, y}, {y, x}} {
+		db := openDB(t)
+		s, err := NewSyncer(doorConfig(t, "d", "tcp://127.0.0.1:1", pubPath), db, quietLog(), SyncOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.states = map[string]facedb.SiteState{}
+		for _, m := range order {
+			s.apply(ctx, []inbound{{topic: topic, payload: m.Message}})
+		}
+		ps, _ := db.People(ctx)
+		if len(ps) != 1 {
+			t.Fatalf("%d people, want 1", len(ps))
+		}
+		names = append(names, ps[0].Name)
+	}
+	if names[0] != names[1] {
+		t.Errorf("doors disagree on a tie: %q vs %q", names[0], names[1])
+	}
+}
