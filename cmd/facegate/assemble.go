@@ -15,6 +15,7 @@ import (
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/health"
 	"github.com/facegate/facegate/mqttlink"
+	"github.com/facegate/facegate/site"
 	"github.com/facegate/facegate/vision"
 	"github.com/facegate/facegate/web"
 )
@@ -60,6 +61,20 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 	}
 	parts = append(parts, subsystem{"camera loop", loop.Run})
 	watched = append(watched, &loopProgress{loop: loop})
+
+	if cfg.Site.Name != "" {
+		// A site door: the site's records keep the face library current.
+		// The camera loop reloads once per applied batch through the
+		// library revision it already polls.
+		syncer, err := site.NewSyncer(cfg, db, log, site.SyncOptions{Model: pipe.ModelID()})
+		if err != nil {
+			return nil, nil, cleanup, err
+		}
+		if err := syncer.Register(reg); err != nil {
+			return nil, nil, cleanup, err
+		}
+		parts = append(parts, subsystem{"site", syncer.Run})
+	}
 
 	link, err := mqttlink.New(cfg, db, ctrl, h, reg, log)
 	if err != nil {
