@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -138,6 +139,29 @@ func TestNonFiniteFloatsRefused(t *testing.T) {
 			if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "key "+key+":") {
 				t.Errorf("%s = %s: error %q does not name the file and the key", key, v, err)
 			}
+		}
+	}
+}
+
+func TestSiteKeysNameFileAndKey(t *testing.T) {
+	dir := t.TempDir()
+	notKey := filepath.Join(dir, "not-a-key.pem")
+	if err := os.WriteFile(notKey, []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{
+		"[site]\nname = \"hq\"\n":                                                  "site.public_key_file",
+		"[site]\npublic_key_file = \"site.pub\"\n":                                 "site.name",
+		"[site]\nname = \"a/b\"\npublic_key_file = \"x\"\n":                        "site.name",
+		"[site]\nname = \"hq\"\npublic_key_file = \"/nonexistent/site.pub\"\n":     "site.public_key_file",
+		"[site]\nname = \"hq\"\npublic_key_file = " + strconv.Quote(notKey) + "\n": "site.public_key_file",
+		"[mqtt]\nbroker = \"\"\n[site]\nname = \"hq\"\npublic_key_file = \"x\"\n":  "site.name",
+	}
+	for body, key := range cases {
+		p := write(t, body)
+		_, err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%q: error %v does not name key %s and file %s", body, err, key, p)
 		}
 	}
 }
