@@ -74,6 +74,7 @@ type Access struct {
 	SnapshotMaxAgeDays   float64 `toml:"snapshot_max_age_days"`  // snapshots older than this are removed
 	SnapshotMaxMB        float64 `toml:"snapshot_max_mb"`        // total size cap, oldest removed first
 	StorageLowMB         float64 `toml:"storage_low_mb"`         // free space under this raises storage_low
+	AuditMaxAgeDays      float64 `toml:"audit_max_age_days"`     // audit log entries and used nonces older than this are removed
 }
 
 // Door configures the relay and the optional inputs.
@@ -153,7 +154,7 @@ func Default() Config {
 		Access: Access{
 			WindowFrames: 5, RequiredFrames: 3, CooldownSeconds: 10,
 			StrangerFrames: 3, StrangerAlarmSeconds: 60,
-			SnapshotMaxAgeDays: 90, SnapshotMaxMB: 1024, StorageLowMB: 200,
+			SnapshotMaxAgeDays: 90, SnapshotMaxMB: 1024, StorageLowMB: 200, AuditMaxAgeDays: 365,
 		},
 		Door: Door{
 			GPIO: "sim", RelayPin: "GPIO17", RelayActiveLow: true, UnlockSeconds: 5,
@@ -328,6 +329,7 @@ func (cfg *Config) Validate() error {
 	c.rangeF("access.snapshot_max_age_days", a.SnapshotMaxAgeDays, 0.001, 3650)
 	c.rangeF("access.snapshot_max_mb", a.SnapshotMaxMB, 1, 1<<20)
 	c.rangeF("access.storage_low_mb", a.StorageLowMB, 0, 1<<20)
+	c.rangeF("access.audit_max_age_days", a.AuditMaxAgeDays, 1, 36500)
 
 	d := cfg.Door
 	if d.GPIO != "sim" && d.GPIO != "periph" {

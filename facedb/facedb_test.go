@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -341,5 +342,29 @@ func TestRecordCommittedAfterCancel(t *testing.T) {
 	}
 	if p, err := db.PendingOutbox(context.Background(), 10); err != nil || len(p) != 1 {
 		t.Fatalf("outbox after the cancelled Record = %v, %v", p, err)
+	}
+}
+
+func TestPruneAuditAndNoncesByAge(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	now := time.Now()
+	for i, age := range []time.Duration{400 * 24 * time.Hour, 2 * time.Hour, 0} {
+		db.Audit(ctx, AuditEntry{TS: now.Add(-age), Actor: "mqtt", Action: fmt.Sprintf("cmd.%d", i), OK: true})
+		if _, err := db.UseNonce(ctx, fmt.Sprintf("n%d", i), now.Add(-age), time.Hour*24*365*10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := db.PruneAudit(ctx, now.Add(-365*24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("PruneAudit removed %d (%v), want the one entry older than a year", n, err)
+	}
+	if log, _ := db.AuditLog(ctx, 10); len(log) != 2 {
+		t.Fatalf("audit entries left = %d, want 2", len(log))
+	}
+	if n, err := db.PruneNonces(ctx, now.Add(-time.Hour)); err != nil || n != 2 {
+		t.Fatalf("PruneNonces removed %d (%v), want 2", n, err)
+	}
+	if fresh, _ := db.UseNonce(ctx, "n2", now, time.Minute); fresh {
+		t.Fatal("the recent nonce was pruned")
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/facegate/facegate/door"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/signedcmd"
@@ -32,18 +30,19 @@ type Reply struct {
 	Sig string `json:"sig,omitempty"`
 }
 
-// commandLoop serves queued command messages one at a time, and republishes
-// the Home Assistant discovery when asked.
+// commandLoop serves the queued commands (each already verified, see
+// precheck) one at a time, and republishes the Home Assistant discovery when
+// asked.
 func (l *Link) commandLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case msg := <-l.cmds:
-			if msg.Topic() == l.topics.haLockSet {
-				l.handleHomeAssistant(ctx, msg)
+		case q := <-l.cmds:
+			if q.ha != "" {
+				l.handleHomeAssistant(ctx, q.ha)
 			} else {
-				l.handleCommand(ctx, msg.Topic(), msg.Payload(), msg.Retained())
+				l.handleCommand(ctx, q)
 			}
 		case <-l.haKick:
 			l.publishDiscovery()
@@ -51,35 +50,64 @@ func (l *Link) commandLoop(ctx context.Context) {
 	}
 }
 
-// handleCommand verifies and executes one signed command.
-func (l *Link) handleCommand(ctx context.Context, topic string, payload []byte, retained bool) {
+// queuedCmd is a command that passed every check that needs no database:
+// a signed command with a good signature and timestamp, or (ha set) an
+// allowed Home Assistant LOCK/UNLOCK.
+type queuedCmd struct {
+	name string
+	cmd  signedcmd.Command
+	ha   string // Home Assistant payload, "" for a signed command
+}
+
+// precheck verifies a command message on paho's handler goroutine, before
+// anything is queued or stored: topic, retain flag, key, signature, body
+// and timestamp. It needs no database and costs one HMAC, so a flood of junk
+// is refused at the rate it arrives and never queues in front of a valid
+// command. Only the nonce (replay) check is left to commandLoop.
+func (l *Link) precheck(topic string, payload []byte, retained bool) (queuedCmd, *rejection) {
+	if topic == l.topics.haLockSet {
+		const name = haCommandName
+		switch p := string(payload); {
+		case retained:
+			return queuedCmd{}, &rejection{name: name, reason: signedcmd.ReasonRetained, detail: "retained message"}
+		case !l.cfg.MQTT.AllowUnsignedHomeAssistant:
+			return queuedCmd{}, &rejection{name: name, reason: signedcmd.ReasonDisabled, detail: "unsigned Home Assistant commands are off (mqtt.allow_unsigned_homeassistant)"}
+		case p == "UNLOCK" || p == "LOCK":
+			return queuedCmd{name: name, ha: p}, nil
+		default:
+			return queuedCmd{}, &rejection{name: name, reason: signedcmd.ReasonMalformed, detail: "payload is not LOCK or UNLOCK"}
+		}
+	}
 	name := signedcmd.NameFromTopic(l.topics.prefix, topic)
 	hint := signedcmd.RequestIDHint(payload)
 	if name == "" {
-		l.reject(ctx, topic[len(l.topics.prefix)+len("/cmd/"):], hint, signedcmd.ReasonMalformed, "unknown command")
-		return
+		return queuedCmd{}, &rejection{name: topic[len(l.topics.prefix)+len("/cmd/"):], requestID: hint,
+			reason: signedcmd.ReasonMalformed, detail: "unknown command"}
 	}
 	// Retained messages are never acted on: checked before anything else.
 	if retained {
-		l.reject(ctx, name, hint, signedcmd.ReasonRetained, "retained message")
-		return
+		return queuedCmd{}, &rejection{name: name, requestID: hint, reason: signedcmd.ReasonRetained, detail: "retained message"}
 	}
-	now := time.Now()
-	cmd, err := signedcmd.Verify(l.key, topic, payload, now)
+	cmd, err := signedcmd.Verify(l.key, topic, payload, time.Now())
 	if err != nil {
 		if cmd.RequestID != "" {
 			hint = cmd.RequestID
 		}
-		l.reject(ctx, name, hint, signedcmd.Reason(err), err.Error())
-		return
+		return queuedCmd{}, &rejection{name: name, requestID: hint, reason: signedcmd.Reason(err), detail: err.Error()}
 	}
-	fresh, err := l.db.UseNonce(ctx, cmd.Nonce, now, signedcmd.MaxSkew)
+	return queuedCmd{name: name, cmd: cmd}, nil
+}
+
+// handleCommand checks the nonce of a verified command and executes it.
+func (l *Link) handleCommand(ctx context.Context, q queuedCmd) {
+	name, cmd := q.name, q.cmd
+	fresh, err := l.db.UseNonce(ctx, cmd.Nonce, time.Now(), signedcmd.MaxSkew)
 	if err != nil {
 		l.finish(ctx, name, cmd.RequestID, false, "nonce check failed: "+err.Error(), nil)
 		return
 	}
 	if !fresh {
-		l.reject(ctx, name, cmd.RequestID, signedcmd.ReasonReplay, "nonce "+cmd.Nonce+" already used")
+		l.rejected(rejection{name: name, requestID: cmd.RequestID, reason: signedcmd.ReasonReplay, detail: "nonce " + cmd.Nonce + " already used"})
 		return
 	}
 	switch name {
@@ -114,17 +142,6 @@ func (l *Link) lock(ctx context.Context, name, requestID, via string) {
 	l.record(ctx, facedb.Record{Kind: kindEvent, Type: typeRemoteLock, Source: door.SourceRemote,
 		Detail: map[string]any{"request_id": requestID, "via": via}})
 	l.finish(ctx, name, requestID, true, "", nil)
-}
-
-// reject refuses a command: reply ok:false with the reason, a
-// command_rejected event and an audit entry.
-func (l *Link) reject(ctx context.Context, name, requestID, reason, detail string) {
-	l.log.Warn("mqtt command rejected", "command", name, "request_id", requestID, "reason", reason, "detail", detail)
-	l.record(ctx, facedb.Record{Kind: kindEvent, Type: typeCommandRejected, Reason: reason, Source: door.SourceRemote,
-		Detail: map[string]any{"command": name, "request_id": requestID}})
-	l.audit(ctx, name, requestID, false, reason+": "+detail)
-	l.m.commands.WithLabelValues(metricName(name), reason).Inc()
-	l.reply(name, Reply{RequestID: requestID, OK: false, Error: reason})
 }
 
 // finish audits and answers a command that passed the checks.
@@ -185,19 +202,13 @@ func (l *Link) reply(name string, r Reply) {
 }
 
 // handleHomeAssistant serves the unsigned LOCK/UNLOCK of Home Assistant's
-// MQTT lock, only when allow_unsigned_homeassistant is set.
-func (l *Link) handleHomeAssistant(ctx context.Context, msg mqtt.Message) {
+// MQTT lock (precheck let it through: allow_unsigned_homeassistant is set).
+func (l *Link) handleHomeAssistant(ctx context.Context, payload string) {
 	const name = haCommandName
-	switch {
-	case msg.Retained():
-		l.reject(ctx, name, "", signedcmd.ReasonRetained, "retained message")
-	case !l.cfg.MQTT.AllowUnsignedHomeAssistant:
-		l.reject(ctx, name, "", signedcmd.ReasonDisabled, "unsigned Home Assistant commands are off (mqtt.allow_unsigned_homeassistant)")
-	case string(msg.Payload()) == "UNLOCK":
-		l.unlock(ctx, name, fmt.Sprintf("ha-%d", time.Now().UnixMilli()), 0, "homeassistant")
-	case string(msg.Payload()) == "LOCK":
-		l.lock(ctx, name, fmt.Sprintf("ha-%d", time.Now().UnixMilli()), "homeassistant")
-	default:
-		l.reject(ctx, name, "", signedcmd.ReasonMalformed, "payload is not LOCK or UNLOCK")
+	id := fmt.Sprintf("ha-%d", time.Now().UnixMilli())
+	if payload == "UNLOCK" {
+		l.unlock(ctx, name, id, 0, "homeassistant")
+	} else {
+		l.lock(ctx, name, id, "homeassistant")
 	}
 }

@@ -72,7 +72,8 @@ type rig struct {
 	done   chan error
 }
 
-func startRig(t testing.TB, cfg config.Config, db *facedb.DB) *rig {
+// startRig starts a link; opts adjust it before it runs.
+func startRig(t testing.TB, cfg config.Config, db *facedb.DB, opts ...func(*Link)) *rig {
 	t.Helper()
 	if db == nil {
 		db = openDB(t, "")
@@ -89,6 +90,9 @@ func startRig(t testing.TB, cfg config.Config, db *facedb.DB) *rig {
 		t.Fatal(err)
 	}
 	l.SetVersion("test-1.0")
+	for _, o := range opts {
+		o(l)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rig{cfg: cfg, db: db, door: d, link: l, health: h, reg: reg, cancel: cancel, done: make(chan error, 1)}
 	go func() { _ = d.Run(ctx) }()
@@ -327,3 +331,7 @@ func (p *recordingProxy) maxGap(until time.Time) (time.Duration, int) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// shortRejectWindow summarises rejected commands every 300 ms instead of
+// every minute.
+func shortRejectWindow(l *Link) { l.rejects.window = 300 * time.Millisecond }

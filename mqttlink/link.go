@@ -79,8 +79,9 @@ type Link struct {
 	outbox    facedb.OutboxStats
 	backlog   bool // outbox_backlog alarm raised and not yet cleared
 
-	lost      chan string // connection-lost reasons from paho's handler
-	cmds      chan mqtt.Message
+	lost      chan string    // connection-lost reasons from paho's handler
+	cmds      chan queuedCmd // verified commands for commandLoop
+	rejects   rejects
 	stateKick chan struct{}
 	haKick    chan struct{}
 	running   atomic.Bool
@@ -124,8 +125,9 @@ func New(cfg config.Config, db *facedb.DB, d Door, h *health.Tracker, reg promet
 		plan:   planKeepAlive(time.Duration(m.KeepaliveSeconds)*time.Second, time.Duration(m.PingTimeoutSeconds)*time.Second),
 		topics: newTopics(cfg.TopicPrefix()),
 		upCh:   make(chan struct{}), losses: map[string]int64{}, downSince: time.Now(),
-		lost: make(chan string, 1), cmds: make(chan mqtt.Message, 64),
+		lost: make(chan string, 1), cmds: make(chan queuedCmd, 64),
 		stateKick: make(chan struct{}, 1), haKick: make(chan struct{}, 1),
+		rejects: newRejects(rejectWindow),
 	}
 	l.version.Store("dev")
 	l.m = newMetrics(l)
@@ -192,7 +194,7 @@ func (l *Link) Run(ctx context.Context) error {
 	l.setHealth(false, "connecting")
 
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){l.sendLoop, l.stateLoop, l.commandLoop} {
+	for _, f := range []func(context.Context){l.sendLoop, l.stateLoop, l.commandLoop, l.rejectLoop} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
 	}
@@ -414,8 +416,9 @@ func (l *Link) onConnect(c mqtt.Client) {
 	}
 }
 
-// onMessage is the subscription handler. It never blocks: messages are
-// queued for commandLoop (dropped with a warning when 64 are waiting).
+// onMessage is the subscription handler. It never blocks: commands are
+// verified here (precheck), rejections are counted and summarised, and only
+// verified commands are queued for commandLoop.
 func (l *Link) onMessage(_ mqtt.Client, msg mqtt.Message) {
 	if msg.Topic() == haStatusTopic {
 		if string(msg.Payload()) == "online" {
@@ -423,11 +426,16 @@ func (l *Link) onMessage(_ mqtt.Client, msg mqtt.Message) {
 		}
 		return
 	}
+	q, rej := l.precheck(msg.Topic(), msg.Payload(), msg.Retained())
+	if rej != nil {
+		l.rejected(*rej)
+		return
+	}
 	select {
-	case l.cmds <- msg:
-	default:
-		l.m.commands.WithLabelValues("unknown", "dropped").Inc()
-		l.log.Warn("mqtt command dropped: too many waiting", "topic", msg.Topic())
+	case l.cmds <- q:
+	default: // only verified commands queue: 64 of them waiting is a key holder's flood
+		l.m.commands.WithLabelValues(metricName(q.name), "dropped").Inc()
+		l.log.Warn("mqtt command dropped: too many verified commands waiting", "topic", msg.Topic())
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/health"
+	"github.com/facegate/facegate/signedcmd"
 )
 
 func init() {
@@ -93,7 +94,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	parts = append(parts,
-		subsystem{"database", func(ctx context.Context) error { return watchDatabase(ctx, db, h) }},
+		subsystem{"database", func(ctx context.Context) error { return watchDatabase(ctx, cfg, db, h, log) }},
 		subsystem{"watchdog", func(ctx context.Context) error { return watchdog(ctx, watched, log) }},
 	)
 
@@ -114,15 +115,31 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return nil
 }
 
-// watchDatabase checks that the database answers, for the health report.
-func watchDatabase(ctx context.Context, db *facedb.DB, h *health.Tracker) error {
+// watchDatabase checks that the database answers, for the health report,
+// and prunes the audit log and used nonces by age (hourly).
+func watchDatabase(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.Tracker, log *slog.Logger) error {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if err := db.Ping(ctx); err != nil && ctx.Err() == nil {
 			h.Set("database", false, err.Error())
 		} else {
 			h.Set("database", true, "")
+		}
+		if time.Since(pruned) >= time.Hour {
+			pruned = time.Now()
+			keep := time.Duration(cfg.Access.AuditMaxAgeDays * 24 * float64(time.Hour))
+			if n, err := db.PruneAudit(ctx, pruned.Add(-keep)); err != nil {
+				log.Warn("pruning the audit log (access.audit_max_age_days)", "err", err)
+			} else if n > 0 {
+				log.Info("audit log pruned", "entries", n, "older_than_days", cfg.Access.AuditMaxAgeDays)
+			}
+			// A nonce matters while its command could still be accepted
+			// (signedcmd.MaxSkew either side); keep it twice that.
+			if _, err := db.PruneNonces(ctx, pruned.Add(-4*signedcmd.MaxSkew)); err != nil {
+				log.Warn("pruning used command nonces", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
