@@ -8,7 +8,9 @@ import (
 	"time"
 )
 
-// SetUserPassword creates or updates a web user with a password hash.
+// SetUserPassword creates or updates a web user with a password hash. A
+// changed password ends all of the user's web sessions (a trigger of the
+// schema, so it holds whichever process changes it).
 func (db *DB) SetUserPassword(ctx context.Context, user, hash string) error {
 	if user == "" || hash == "" {
 		return errors.New("facedb: user and hash must not be empty")

@@ -8,16 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
+	"unicode"
 
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/time/rate"
 
 	"github.com/facegate/facegate/facedb"
 )
@@ -86,119 +84,56 @@ func EnsureAdmin(ctx context.Context, db *facedb.DB, log *slog.Logger) error {
 
 // ---- sessions ----
 
-type session struct {
-	user    string
-	expires time.Time
-}
-
-// sessionStore keeps sessions in memory, keyed by the SHA-256 of the cookie
-// token (a memory dump does not give usable cookies). A restart logs
-// everyone out, which is acceptable for a door appliance.
+// sessionStore keeps sessions in the database (facedb sessions), keyed by
+// the SHA-256 of the cookie token: a copy of the database gives no usable
+// cookie, a restart logs nobody out, and a password change made by any
+// process (facegate passwd) ends the user's sessions at once.
 type sessionStore struct {
-	mu  sync.Mutex
+	db  *facedb.DB
 	ttl time.Duration
-	m   map[[32]byte]session
+	now func() time.Time
 }
 
-func newSessionStore(ttl time.Duration) *sessionStore {
+func newSessionStore(db *facedb.DB, ttl time.Duration, now func() time.Time) *sessionStore {
 	if ttl <= 0 {
 		ttl = 12 * time.Hour
 	}
-	return &sessionStore{ttl: ttl, m: map[[32]byte]session{}}
+	return &sessionStore{db: db, ttl: ttl, now: now}
 }
 
-func (st *sessionStore) create(user string) (token string, expires time.Time) {
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+func (st *sessionStore) create(ctx context.Context, user string) (token string, expires time.Time, err error) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	token = base64.RawURLEncoding.EncodeToString(b)
-	now := time.Now()
+	now := st.now()
 	expires = now.Add(st.ttl)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for k, s := range st.m {
-		if now.After(s.expires) {
-			delete(st.m, k)
-		}
+	if err := st.db.CreateSession(ctx, tokenHash(token), user, now, expires); err != nil {
+		return "", time.Time{}, err
 	}
-	st.m[sha256.Sum256([]byte(token))] = session{user: user, expires: expires}
-	return token, expires
+	return token, expires, nil
 }
 
-func (st *sessionStore) lookup(token string) (string, bool) {
+// lookup returns the user of a live session; false for an unknown, ended
+// or expired one, and when the database cannot answer.
+func (st *sessionStore) lookup(ctx context.Context, token string) (string, bool) {
 	if token == "" {
 		return "", false
 	}
-	k := sha256.Sum256([]byte(token))
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, ok := st.m[k]
-	if !ok {
+	s, err := st.db.SessionByHash(ctx, tokenHash(token), st.now())
+	if err != nil {
 		return "", false
 	}
-	if time.Now().After(s.expires) {
-		delete(st.m, k)
-		return "", false
-	}
-	return s.user, true
+	return s.User, true
 }
 
-func (st *sessionStore) delete(token string) {
-	st.mu.Lock()
-	delete(st.m, sha256.Sum256([]byte(token)))
-	st.mu.Unlock()
+func (st *sessionStore) delete(ctx context.Context, token string) error {
+	return st.db.DeleteSession(ctx, tokenHash(token))
 }
-
-// ---- login rate limit ----
-
-// loginLimiter allows each client IP a burst of 5 failed logins, then one
-// more every 12 s. Successful logins cost nothing.
-type loginLimiter struct {
-	mu sync.Mutex
-	m  map[string]*limiterEntry
-}
-
-type limiterEntry struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-const (
-	loginBurst = 5
-	loginEvery = 12 * time.Second
-)
-
-func newLoginLimiter() *loginLimiter { return &loginLimiter{m: map[string]*limiterEntry{}} }
-
-func (l *loginLimiter) get(ip string) *rate.Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if len(l.m) > 1000 { // forget clients whose bucket has long refilled
-		for k, e := range l.m {
-			if now.Sub(e.seen) > loginBurst*loginEvery {
-				delete(l.m, k)
-			}
-		}
-	}
-	e, ok := l.m[ip]
-	if !ok {
-		e = &limiterEntry{lim: rate.NewLimiter(rate.Every(loginEvery), loginBurst)}
-		l.m[ip] = e
-	}
-	e.seen = now
-	return e.lim
-}
-
-// wait reports how long the client must wait before trying again (0 = now).
-func (l *loginLimiter) wait(ip string) time.Duration {
-	lim := l.get(ip)
-	if t := lim.Tokens(); t < 1 {
-		return time.Duration(math.Ceil((1-t)*loginEvery.Seconds())) * time.Second
-	}
-	return 0
-}
-
-func (l *loginLimiter) failed(ip string) { l.get(ip).Allow() }
 
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -222,7 +157,7 @@ func (s *Server) sessionUser(r *http.Request) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	return s.sessions.lookup(c.Value)
+	return s.sessions.lookup(r.Context(), c.Value)
 }
 
 // requirePage sends visitors without a session to the login page.
@@ -263,14 +198,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	user := strings.TrimSpace(r.PostFormValue("user"))
 	next := safeNext(r.PostFormValue("next"))
 	data := map[string]any{"Next": next, "LoginUser": user}
-	if d := s.limiter.wait(ip); d > 0 {
-		w.Header().Set("Retry-After", fmt.Sprint(int(d.Seconds())))
+	// Charged before the password is checked; a success is refunded.
+	wait, done := s.limiter.take(ip, user, knownID(s.knownKey, r, user, s.now()))
+	if wait > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())))
 		s.metrics.logins.WithLabelValues("limited").Inc()
-		data["Error"] = fmt.Sprintf("Too many failed logins from your address. Try again in %d seconds.", int(d.Seconds()))
+		s.log.Warn("web login refused: too many attempts", "user", user, "client", ip, "retry_after", wait)
+		data["Error"] = fmt.Sprintf("Too many failed logins. Try again in %d seconds.", int(wait.Seconds()))
 		s.render(w, r, http.StatusTooManyRequests, "login", data)
 		return
 	}
 	ok, err := s.checkPassword(r.Context(), user, r.PostFormValue("password"))
+	done(ok && err == nil)
 	if err != nil {
 		s.log.Error("login check failed", "err", err)
 		data["Error"] = "The user database is not available; see the appliance log."
@@ -280,20 +219,36 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.audit(r.Context(), user, "login", "web", "from "+ip, ok)
 	if !ok {
 		s.metrics.logins.WithLabelValues("wrong").Inc()
-		s.limiter.failed(ip)
 		s.log.Warn("web login failed", "user", user, "client", ip)
 		data["Error"] = "Wrong user name or password."
 		s.render(w, r, http.StatusUnauthorized, "login", data)
 		return
 	}
+	token, exp, err := s.sessions.create(r.Context(), user)
+	if err != nil {
+		s.log.Error("storing the session failed", "err", err)
+		data["Error"] = "The session could not be stored; see the appliance log."
+		s.render(w, r, http.StatusInternalServerError, "login", data)
+		return
+	}
 	s.metrics.logins.WithLabelValues("ok").Inc()
-	token, exp := s.sessions.create(user)
+	secure := s.secureCookies(r)
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/", Expires: exp,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.Web.SecureCookies,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure,
+	})
+	http.SetCookie(w, &http.Cookie{
+		Name: knownCookie, Value: knownValue(s.knownKey, user, s.now()), Path: "/login", MaxAge: knownBrowserDays * 86400,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure,
 	})
 	s.log.Info("web login", "user", user, "client", ip)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// secureCookies reports whether cookies get the Secure flag: always over
+// TLS, and when web.secure_cookies says a TLS proxy is in front.
+func (s *Server) secureCookies(r *http.Request) bool {
+	return r.TLS != nil || s.cfg.Web.SecureCookies
 }
 
 func (s *Server) checkPassword(ctx context.Context, user, pw string) (bool, error) {
@@ -311,19 +266,33 @@ func (s *Server) checkPassword(ctx context.Context, user, pw string) (bool, erro
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		s.sessions.delete(c.Value)
+		if err := s.sessions.delete(r.Context(), c.Value); err != nil {
+			s.log.Error("ending the session failed", "err", err)
+			writeError(w, http.StatusInternalServerError, "logout failed: the session could not be ended; see the appliance log")
+			return
+		}
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.Web.SecureCookies,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookies(r),
 	})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// safeNext keeps redirects after login on this site.
+// safeNext keeps redirects after login on this site: only a path of this
+// site, with no scheme or host and nothing a browser would strip or
+// reinterpret (tabs and newlines are removed by browsers, so "/\t/evil"
+// would become "//evil"; a backslash is read as a slash).
 func safeNext(n string) string {
-	if n == "" || !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") ||
-		strings.HasPrefix(n, "/login") || strings.HasPrefix(n, "/api/") {
+	for _, c := range n {
+		if c <= ' ' || c == 0x7f || c == '\\' || c > unicode.MaxASCII {
+			return "/"
+		}
+	}
+	u, err := url.Parse(n)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") ||
+		strings.HasPrefix(u.Path, "/login") || strings.HasPrefix(u.Path, "/api/") {
 		return "/"
 	}
 	return n

@@ -135,14 +135,14 @@ func TestLoginRateLimitedPerClient(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		return rec
 	}
-	for i := range loginBurst {
+	for i := range limitAddr.burst {
 		if rec := try("192.0.2.10", "guess"); rec.Code != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: status %d, want 401", i+1, rec.Code)
 		}
 	}
 	rec := try("192.0.2.10", testPass)
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "Too many failed logins") {
-		t.Fatalf("after %d failures even the right password: status %d (Retry-After %q), want 429", loginBurst, rec.Code, rec.Header().Get("Retry-After"))
+		t.Fatalf("after %d failures even the right password: status %d (Retry-After %q), want 429", limitAddr.burst, rec.Code, rec.Header().Get("Retry-After"))
 	}
 	// Another client is not affected.
 	if rec := try("192.0.2.11", testPass); rec.Code != http.StatusSeeOther {

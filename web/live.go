@@ -146,9 +146,14 @@ func (s *Server) apiCapture(w http.ResponseWriter, r *http.Request) {
 // streamFPS caps what the MJPEG stream sends.
 const streamFPS = 10
 
+// streamSessionCheck is how often a live stream checks that its session is
+// still valid.
+const streamSessionCheck = time.Second
+
 // apiStream sends the annotated camera frames as multipart/x-mixed-replace
-// until the client goes away or the server shuts down (the request context
-// derives from Run's).
+// until the client goes away, the server shuts down (the request context
+// derives from Run's), or the session that opened it ends (logout, expiry,
+// a password change).
 func (s *Server) apiStream(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Frames == nil {
 		writeError(w, http.StatusServiceUnavailable, "no camera")
@@ -175,11 +180,19 @@ func (s *Server) apiStream(w http.ResponseWriter, r *http.Request) {
 	rc.Flush()
 	var last time.Time
 	ctx := r.Context()
+	checked := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if time.Since(checked) >= streamSessionCheck {
+			checked = time.Now()
+			if _, ok := s.sessionUser(r); !ok {
+				s.log.Info("live stream ended: the session ended", "client", clientIP(r))
+				return
+			}
 		}
 		b, ts := s.latestFrame(false)
 		if len(b) == 0 || !ts.After(last) {

@@ -93,6 +93,12 @@ func (s *Server) maxPhotoBytes() int64 {
 	return int64(s.cfg.Web.MaxUploadMB * (1 << 20))
 }
 
+// Bounds of the form fields of an upload (besides the photos).
+const (
+	maxUploadFields = 16
+	maxFieldBytes   = 4 << 10
+)
+
 // errUpload is a client error in the request as a whole.
 var errUpload = errors.New("web: bad upload")
 
@@ -110,7 +116,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, check func(p
 		return nil, fmt.Errorf("%w: expected a multipart/form-data upload", errUpload)
 	}
 	fields := map[string]string{}
-	n := 0
+	n, others := 0, 0
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -124,15 +130,23 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, check func(p
 			return nil, fmt.Errorf("%w: reading upload: %v", errUpload, err)
 		}
 		name := part.FormName()
-		if part.FileName() == "" && name != "image" {
-			b, err := io.ReadAll(io.LimitReader(part, 4<<10))
+		if name != "image" {
+			// Bounded, so a form of a million tiny fields is refused at
+			// once instead of being held in memory.
+			if others++; others > maxUploadFields {
+				return nil, fmt.Errorf("%w: more than %d form fields besides the photos", errUpload, maxUploadFields)
+			}
+			if part.FileName() != "" {
+				continue
+			}
+			b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 			if err != nil {
 				return nil, fmt.Errorf("%w: reading field %s: %v", errUpload, name, err)
 			}
+			if len(b) > maxFieldBytes {
+				return nil, fmt.Errorf("%w: field %q is longer than %d bytes", errUpload, name, maxFieldBytes)
+			}
 			fields[name] = string(b)
-			continue
-		}
-		if name != "image" {
 			continue
 		}
 		if n >= maxPhotosPerUpload {

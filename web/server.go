@@ -65,6 +65,8 @@ type Server struct {
 	pages    map[string]*template.Template
 	sessions *sessionStore
 	limiter  *loginLimiter
+	knownKey []byte           // signs known-browser cookies (ratelimit.go)
+	now      func() time.Time // the clock of sessions and login limits (tests move it)
 	handler  http.Handler
 	started  time.Time
 
@@ -133,10 +135,15 @@ func New(cfg config.Config, deps Deps) (*Server, error) {
 		deps:     deps,
 		log:      deps.Log.With("component", "web"),
 		pages:    pages,
-		sessions: newSessionStore(time.Duration(cfg.Web.SessionHours * float64(time.Hour))),
-		limiter:  newLoginLimiter(),
 		started:  time.Now(),
 		streams:  make(chan struct{}, 8),
+		now:      time.Now,
+	}
+	now := func() time.Time { return s.now() }
+	s.sessions = newSessionStore(deps.DB, time.Duration(cfg.Web.SessionHours*float64(time.Hour)), now)
+	s.limiter = newLoginLimiter(now)
+	if s.knownKey, err = deps.DB.Secret(context.Background(), "web_known_browser", 32); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	s.metrics = newMetrics(s)
 	if deps.Registerer != nil {
