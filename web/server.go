@@ -131,13 +131,13 @@ func New(cfg config.Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		deps:     deps,
-		log:      deps.Log.With("component", "web"),
-		pages:    pages,
-		started:  time.Now(),
-		streams:  make(chan struct{}, 8),
-		now:      time.Now,
+		cfg:     cfg,
+		deps:    deps,
+		log:     deps.Log.With("component", "web"),
+		pages:   pages,
+		started: time.Now(),
+		streams: make(chan struct{}, 8),
+		now:     time.Now,
 	}
 	now := func() time.Time { return s.now() }
 	s.sessions = newSessionStore(deps.DB, time.Duration(cfg.Web.SessionHours*float64(time.Hour)), now)
