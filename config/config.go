@@ -119,6 +119,9 @@ type Web struct {
 	SessionHours  float64 `toml:"session_hours"`
 	MaxUploadMB   float64 `toml:"max_upload_mb"`
 	SecureCookies bool    `toml:"secure_cookies"` // set the Secure flag (behind HTTPS)
+	CertFile      string  `toml:"cert_file"`      // PEM certificate (chain); empty = self-signed under data_dir when needed
+	KeyFile       string  `toml:"key_file"`       // PEM private key of cert_file
+	PlainHTTP     bool    `toml:"plain_http"`     // serve plain HTTP even beyond loopback (behind a TLS proxy)
 }
 
 // Site joins the door to a site whose people are managed centrally and
@@ -399,6 +402,19 @@ func (cfg *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(w.Listen); err != nil {
 			c.fail("web.listen", "%q is not HOST:PORT: %v", w.Listen, err)
 		}
+	}
+	if (w.CertFile == "") != (w.KeyFile == "") {
+		c.fail("web.cert_file", "web.cert_file and web.key_file go together")
+	}
+	for key, f := range map[string]string{"web.cert_file": w.CertFile, "web.key_file": w.KeyFile} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				c.fail(key, "%v", err)
+			}
+		}
+	}
+	if w.PlainHTTP && w.CertFile != "" {
+		c.fail("web.plain_http", "contradicts web.cert_file: either serve HTTPS with that certificate or plain HTTP")
 	}
 	c.rangeF("web.session_hours", w.SessionHours, 0.01, 24*365)
 	c.rangeF("web.max_upload_mb", w.MaxUploadMB, 0.1, 1024)

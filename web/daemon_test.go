@@ -98,38 +98,8 @@ listen = "127.0.0.1:%d"
 		t.Fatalf("facegate passwd: %v\n%s", err, out)
 	}
 
-	logs := &testenv.SyncBuffer{}
-	run := exec.Command(bin, "run", "-config", cfgPath)
-	run.Stdout, run.Stderr = logs, logs
-	run.Env = append(os.Environ(), "OPENCV_LOG_LEVEL=ERROR")
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- run.Wait() }()
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		run.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			return err
-		case <-time.After(20 * time.Second):
-			run.Process.Kill()
-			return fmt.Errorf("facegate run did not exit 20 s after SIGTERM")
-		}
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", logs.String())
-		}
-	})
+	d := startDaemon(t, bin, cfgPath)
+	logs, exited, stop := d.logs, d.exited, d.stop
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitFor60(t, "the daemon's web page", func() bool {
 		resp, err := http.Get(base + "/healthz")
@@ -220,6 +190,51 @@ listen = "127.0.0.1:%d"
 	if !webUnlock {
 		t.Errorf("no web unlock by %s in the audit log: %+v", testUser, audit)
 	}
+}
+
+// daemon is one `facegate run` process.
+type daemon struct {
+	logs   *testenv.SyncBuffer
+	exited chan error
+	stop   func() error // SIGTERM and wait; idempotent
+}
+
+// startDaemon starts `facegate run -config cfgPath`; it is stopped at the
+// end of the test at the latest (its log is shown when the test failed).
+func startDaemon(t *testing.T, bin, cfgPath string) *daemon {
+	t.Helper()
+	d := &daemon{logs: &testenv.SyncBuffer{}, exited: make(chan error, 1)}
+	run := exec.Command(bin, "run", "-config", cfgPath)
+	run.Stdout, run.Stderr = d.logs, d.logs
+	run.Env = append(os.Environ(), "OPENCV_LOG_LEVEL=ERROR")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.exited <- run.Wait() }()
+	stopped := false
+	d.stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		run.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-d.exited:
+			return err
+		case <-time.After(20 * time.Second):
+			run.Process.Kill()
+			return fmt.Errorf("facegate run did not exit 20 s after SIGTERM")
+		}
+	}
+	t.Cleanup(func() {
+		if err := d.stop(); err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.logs.String())
+		}
+	})
+	return d
 }
 
 // waitFor60 is waitFor with a longer limit for the daemon's start-up (the

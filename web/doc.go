@@ -13,11 +13,17 @@
 //
 // The daemon creates a Server with New and runs it with Run; EnsureAdmin
 // creates the first user on a fresh database and logs its random password
-// once; HashPassword is what `facegate passwd` stores. Sessions live in
-// memory (a restart logs everyone out); failed logins are limited per client
-// IP (5, then one per 12 s). Uploaded photos are checked one at a time as
+// once; HashPassword is what `facegate passwd` stores. Sessions are stored
+// in the database by the SHA-256 of their token (a restart logs nobody out;
+// a password change ends them). Login attempts are charged before the
+// password check, per client address, per user name and globally; a browser
+// that logged in as the user before has its own budget (ratelimit.go), so a
+// flood cannot lock the admin out. Beyond loopback the page is served over
+// HTTPS with web.cert_file or a self-signed certificate generated under
+// data_dir (cert.go); its fingerprint is logged and shown in the footer.
+// Uploaded photos are checked one at a time as
 // they stream in (size, pixel count, decode, exactly one face, quality
 // gates) and a face that already matches someone else is stored with a
-// warning. The MJPEG live view ends when the client leaves or Run's context
-// is cancelled.
+// warning. The MJPEG live view ends when the client leaves, Run's context
+// is cancelled, or its session ends (logout, expiry, password change).
 package web

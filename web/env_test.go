@@ -3,6 +3,8 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -89,7 +91,8 @@ type env struct {
 	mu     sync.Mutex
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv starts the server; opts adjust the configuration first.
+func newEnv(t testing.TB, opts ...func(*config.Config)) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -100,6 +103,9 @@ func newEnv(t testing.TB) *env {
 	cfg.Door.ExitPin = "GPIO22"
 	cfg.Door.UnlockSeconds = 3
 	cfg.Web.Listen = "127.0.0.1:0"
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if err := os.MkdirAll(cfg.SnapshotDir(), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +153,9 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e.url = "http://" + ln.Addr().String()
+	if srv.Cert() != nil {
+		e.url = "https://" + ln.Addr().String()
+	}
 	go func() { e.done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
@@ -171,11 +180,21 @@ func newEnv(t testing.TB) *env {
 // client returns an HTTP client that does not follow redirects.
 func (e *env) client() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{
+	c := &http.Client{
 		Jar:           jar,
 		Timeout:       60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	if cert := e.srv.Cert(); cert != nil { // trust the page's own certificate, nothing else
+		pem, err := os.ReadFile(cert.CertFile)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	}
+	return c
 }
 
 // login returns a client with a session.

@@ -186,9 +186,9 @@ func TestSessionExpiresAndEndsOnPasswordChange(t *testing.T) {
 }
 
 // openStream starts the MJPEG stream and reads one frame.
-func openStream(t *testing.T, e *env, c *http.Client) *multipart.Reader {
+func openStream(t *testing.T, base string, c *http.Client) *multipart.Reader {
 	t.Helper()
-	resp, err := c.Get(e.url + "/api/stream")
+	resp, err := c.Get(base + "/api/stream")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,14 +231,14 @@ func TestStreamEndsAtLogoutAndExpiry(t *testing.T) {
 	var skew atomic.Int64
 	e.srv.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	c := e.login()
-	mr := openStream(t, e, c)
+	mr := openStream(t, e.url, c)
 	if resp, _ := e.do(c, "POST", "/logout", nil, ""); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 	streamEnds(t, mr, "logout")
 
 	c = e.login()
-	mr = openStream(t, e, c)
+	mr = openStream(t, e.url, c)
 	skew.Store(int64(time.Duration(e.cfg.Web.SessionHours*float64(time.Hour)) + time.Second))
 	streamEnds(t, mr, "the session expired")
 }

@@ -66,6 +66,7 @@ type Server struct {
 	sessions *sessionStore
 	limiter  *loginLimiter
 	knownKey []byte           // signs known-browser cookies (ratelimit.go)
+	cert     *Cert            // nil: plain HTTP
 	now      func() time.Time // the clock of sessions and login limits (tests move it)
 	handler  http.Handler
 	started  time.Time
@@ -151,9 +152,21 @@ func New(cfg config.Config, deps Deps) (*Server, error) {
 			return nil, err
 		}
 	}
+	if cfg.Web.Listen != "" && UsesTLS(cfg.Web) {
+		if s.cert, err = LoadCert(cfg); err != nil {
+			return nil, err
+		}
+		if s.cert.Generated {
+			s.log.Warn("generated a self-signed certificate for the web page; check its fingerprint when the browser asks",
+				"certificate", s.cert.CertFile, "sha256", s.cert.Fingerprint, "names", s.cert.DNSNames, "addresses", s.cert.IPs)
+		}
+	}
 	s.handler = s.routes()
 	return s, nil
 }
+
+// Cert is the certificate the page is served with, nil for plain HTTP.
+func (s *Server) Cert() *Cert { return s.cert }
 
 // Handler is the whole web page with its middleware (for tests and for
 // embedding in another server).
@@ -187,9 +200,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx }, // ends streams on shutdown
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	s.log.Info("web page listening", "url", "http://"+ln.Addr().String()+"/")
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if s.cert != nil {
+		srv.TLSConfig = s.cert.tlsConfig()
+		s.log.Info("web page listening", "url", "https://"+ln.Addr().String()+"/",
+			"certificate", s.cert.CertFile, "sha256", s.cert.Fingerprint)
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		s.log.Info("web page listening", "url", "http://"+ln.Addr().String()+"/")
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("web: serve: %w", err)
@@ -322,6 +342,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	data["Page"] = name
 	data["Demo"] = s.cfg.Demo
 	data["DeviceID"] = s.cfg.DeviceID
+	if s.cert != nil {
+		data["CertFingerprint"] = s.cert.Fingerprint
+	}
 	if u, ok := userFrom(r.Context()); ok {
 		data["User"] = u
 	}
