@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"io"
 	"log/slog"
@@ -21,9 +22,20 @@ func loadConfig(path string) (config.Config, error) {
 	return config.Load(path)
 }
 
-// openDB opens the appliance's database.
+// openDB opens the appliance's database. Its errors name data_dir (and the
+// configuration file setting it) as well as the database file, so "file is
+// not a database", a directory in its place or a read-only filesystem point
+// at the key to fix.
 func openDB(ctx context.Context, cfg config.Config) (*facedb.DB, error) {
-	return facedb.Open(ctx, cfg.DBPath(), cfg.DeviceID)
+	db, err := facedb.Open(ctx, cfg.DBPath(), cfg.DeviceID)
+	if err != nil {
+		file := cfg.File
+		if file == "" {
+			file = "the defaults"
+		}
+		return nil, fmt.Errorf("database %s (data_dir %q, set in %s): %w", cfg.DBPath(), cfg.DataDir, file, err)
+	}
+	return db, nil
 }
 
 // newLogger returns the daemon's logger: JSON under systemd (JOURNAL_STREAM
