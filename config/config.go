@@ -111,6 +111,8 @@ type MQTT struct {
 	AllowUnsignedHomeAssistant bool    `toml:"allow_unsigned_homeassistant"`
 	OutboxMaxRows              int     `toml:"outbox_max_rows"`
 	OutboxMaxAgeHours          float64 `toml:"outbox_max_age_hours"`
+	ConfirmDelivery            bool    `toml:"confirm_delivery"`     // subscribe to the own events/alarms: delivered = seen back
+	EchoTimeoutSeconds         int     `toml:"echo_timeout_seconds"` // acknowledged but not seen back this long = delivery_unconfirmed
 }
 
 // Web configures the local web page.
@@ -168,6 +170,7 @@ func Default() Config {
 			Broker: "tcp://127.0.0.1:1883", KeepaliveSeconds: 60, PingTimeoutSeconds: 10,
 			WriteTimeoutSeconds: 10, MaxReconnectSeconds: 30, TopicPrefix: "facegate",
 			OutboxMaxRows: 100000, OutboxMaxAgeHours: 24 * 7,
+			ConfirmDelivery: true, EchoTimeoutSeconds: 30,
 		},
 		Web: Web{Listen: "127.0.0.1:8080", SessionHours: 12, MaxUploadMB: 10},
 	}
@@ -396,6 +399,7 @@ func (cfg *Config) Validate() error {
 	}
 	c.rangeI("mqtt.outbox_max_rows", m.OutboxMaxRows, 10, 100_000_000)
 	c.rangeF("mqtt.outbox_max_age_hours", m.OutboxMaxAgeHours, 0.01, 24*3650)
+	c.rangeI("mqtt.echo_timeout_seconds", m.EchoTimeoutSeconds, 1, 3600)
 
 	w := cfg.Web
 	if w.Listen != "" {

@@ -209,10 +209,13 @@ type OutboxMsg struct {
 	Attempts  int
 }
 
-// PendingOutbox returns up to limit unsent messages, lowest seq first.
+// PendingOutbox returns up to limit messages to publish, lowest seq first:
+// neither delivered nor acknowledged, and not parked until later.
 func (db *DB) PendingOutbox(ctx context.Context, limit int) ([]OutboxMsg, error) {
 	rows, err := db.sql.QueryContext(ctx,
-		"SELECT seq, kind, payload, created_at, attempts FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?", limit)
+		`SELECT seq, kind, payload, created_at, attempts FROM outbox
+		 WHERE sent_at IS NULL AND acked_at IS NULL AND (retry_at IS NULL OR retry_at <= ?)
+		 ORDER BY seq LIMIT ?`, ms(time.Now()), limit)
 	if err != nil {
 		return nil, fmt.Errorf("facedb: outbox: %w", err)
 	}

@@ -227,9 +227,9 @@ func startProxy(t testing.TB, brokerAddr string) *recordingProxy {
 	return startFilterProxy(t, brokerAddr, nil)
 }
 
-// copyPackets forwards MQTT packets from src to dst, leaving out those whose
-// fixed-header byte drop reports true.
-func copyPackets(dst io.Writer, src io.Reader, drop func(header byte) bool) {
+// copyPackets forwards MQTT packets from src to dst, leaving out those drop
+// reports true for (given the fixed-header byte and the packet's body).
+func copyPackets(dst io.Writer, src io.Reader, drop func(header byte, body []byte) bool) {
 	r := bufio.NewReader(src)
 	for {
 		h, err := r.ReadByte()
@@ -254,7 +254,7 @@ func copyPackets(dst io.Writer, src io.Reader, drop func(header byte) bool) {
 		if _, err := io.ReadFull(r, body); err != nil {
 			return
 		}
-		if drop(h) {
+		if drop(h, body) {
 			continue
 		}
 		if _, err := dst.Write(append(pkt, body...)); err != nil {
@@ -265,7 +265,7 @@ func copyPackets(dst io.Writer, src io.Reader, drop func(header byte) bool) {
 
 // startFilterProxy is startProxy whose broker-to-client direction leaves out
 // the packets drop reports (nil: forward everything).
-func startFilterProxy(t testing.TB, brokerAddr string, drop func(header byte) bool) *recordingProxy {
+func startFilterProxy(t testing.TB, brokerAddr string, drop func(header byte, body []byte) bool) *recordingProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

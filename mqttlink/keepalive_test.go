@@ -83,7 +83,7 @@ func TestKeepAliveCompliance(t *testing.T) {
 func TestKeepsPingingWhileAwaitingPingresp(t *testing.T) {
 	t.Parallel()
 	b := testenv.StartBroker(t)
-	proxy := startFilterProxy(t, b.Addr, func(h byte) bool { return h == 0xD0 }) // PINGRESP
+	proxy := startFilterProxy(t, b.Addr, func(h byte, _ []byte) bool { return h == 0xD0 }) // PINGRESP
 	cfg := testConfig("tcp://"+proxy.Addr, 2)
 	cfg.MQTT.PingTimeoutSeconds = 6
 	r := startRig(t, cfg, nil)

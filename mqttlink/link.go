@@ -69,15 +69,23 @@ type Link struct {
 	connMu sync.Mutex
 	conn   *keepAliveConn // the current network connection
 
-	mu        sync.Mutex
-	up        bool
-	upCh      chan struct{} // closed while connected
-	upSince   time.Time
-	downSince time.Time
-	connects  int64
-	losses    map[string]int64
-	outbox    facedb.OutboxStats
-	backlog   bool // outbox_backlog alarm raised and not yet cleared
+	mu          sync.Mutex
+	up          bool
+	upCh        chan struct{} // closed while connected
+	upSince     time.Time
+	downSince   time.Time
+	connects    int64
+	losses      map[string]int64
+	outbox      facedb.OutboxStats
+	backlog     bool // outbox_backlog alarm raised and not yet cleared
+	delivery    facedb.DeliveryStats
+	unconfirmed bool           // delivery_unconfirmed raised and not yet cleared
+	subProblem  string         // why the echo subscription cannot confirm delivery ("" = fine)
+	subConn     *keepAliveConn // the connection whose subscriptions the broker confirmed
+
+	echoes     chan facedb.Echo // own events/alarms seen back, for echoLoop
+	echoesSeen atomic.Int64
+	subKick    chan struct{}
 
 	lost      chan string    // connection-lost reasons from paho's handler
 	cmds      chan queuedCmd // verified commands for commandLoop
@@ -97,6 +105,7 @@ type Status struct {
 	OutboxDepth  int
 	OutboxOldest time.Time
 	Backlog      bool // outbox limits reached
+	Delivery     facedb.DeliveryStats
 }
 
 // New checks the [mqtt] configuration and prepares a link; Run connects.
@@ -128,6 +137,7 @@ func New(cfg config.Config, db *facedb.DB, d Door, h *health.Tracker, reg promet
 		lost: make(chan string, 1), cmds: make(chan queuedCmd, 64),
 		stateKick: make(chan struct{}, 1), haKick: make(chan struct{}, 1),
 		rejects: newRejects(rejectWindow),
+		echoes:  make(chan facedb.Echo, 4096), subKick: make(chan struct{}, 1),
 	}
 	l.version.Store("dev")
 	l.m = newMetrics(l)
@@ -154,7 +164,7 @@ func (l *Link) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := Status{Connected: l.up, Connects: l.connects, Losses: make(map[string]int64, len(l.losses)),
-		OutboxDepth: l.outbox.Depth, OutboxOldest: l.outbox.Oldest, Backlog: l.backlog}
+		OutboxDepth: l.outbox.Depth, OutboxOldest: l.outbox.Oldest, Backlog: l.backlog, Delivery: l.delivery}
 	for k, v := range l.losses {
 		s.Losses[k] = v
 	}
@@ -194,7 +204,7 @@ func (l *Link) Run(ctx context.Context) error {
 	l.setHealth(false, "connecting")
 
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){l.sendLoop, l.stateLoop, l.commandLoop, l.rejectLoop} {
+	for _, f := range []func(context.Context){l.sendLoop, l.stateLoop, l.commandLoop, l.rejectLoop, l.echoLoop} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
 	}
@@ -390,9 +400,16 @@ func (l *Link) closeConn(reason string) {
 }
 
 // onConnect is paho's on-connect handler (paho runs it on its own
-// goroutine): subscriptions, availability, state and discovery.
+// goroutine): subscriptions (commands, and the device's own events and
+// alarms when delivery is confirmed by echo), availability, state and
+// discovery.
 func (l *Link) onConnect(c mqtt.Client) {
+	kc := l.currentConn()
 	subs := map[string]byte{l.topics.cmd: 1}
+	if l.cfg.MQTT.ConfirmDelivery {
+		subs[l.topics.events] = 1
+		subs[l.topics.alarms] = 1
+	}
 	if l.cfg.MQTT.HomeAssistant {
 		subs[haStatusTopic] = 1
 		subs[l.topics.haLockSet] = 1
@@ -408,18 +425,42 @@ func (l *Link) onConnect(c mqtt.Client) {
 		l.closeConn("subscribe_failed")
 		return
 	}
+	problem := ""
 	for topic, code := range st.(*mqtt.SubscribeToken).Result() {
-		if code == 0x80 {
-			l.log.Error("mqtt broker refused subscription; commands will not work", "topic", topic)
-			l.setHealth(false, "subscription to "+topic+" refused")
+		if code != 0x80 {
+			continue
 		}
+		if topic == l.topics.events || topic == l.topics.alarms {
+			problem = "broker refused the subscription to " + topic + " (SUBACK 0x80): delivery cannot be confirmed by echo; " +
+				"allow the device to subscribe to its own P/events and P/alarms, or set mqtt.confirm_delivery = false"
+			l.log.Error("mqtt broker refused the echo subscription; rows stay acknowledged, not delivered", "topic", topic)
+			continue
+		}
+		l.log.Error("mqtt broker refused subscription; commands will not work", "topic", topic)
+		l.setHealth(false, "subscription to "+topic+" refused")
 	}
+	l.mu.Lock()
+	l.subProblem = problem
+	l.subConn = kc
+	l.mu.Unlock()
+	kick(l.subKick)
+}
+
+// subscribedConn is the connection whose subscriptions were confirmed.
+func (l *Link) subscribedConn() *keepAliveConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.subConn
 }
 
 // onMessage is the subscription handler. It never blocks: commands are
 // verified here (precheck), rejections are counted and summarised, and only
 // verified commands are queued for commandLoop.
 func (l *Link) onMessage(_ mqtt.Client, msg mqtt.Message) {
+	if t := msg.Topic(); t == l.topics.events || t == l.topics.alarms {
+		l.onEcho(msg.Payload())
+		return
+	}
 	if msg.Topic() == haStatusTopic {
 		if string(msg.Payload()) == "online" {
 			kick(l.haKick)

@@ -351,7 +351,7 @@ func TestUnknownConnackRefusalReported(t *testing.T) {
 			attempts.Add(1)
 			go func() {
 				defer c.Close()
-				copyPackets(io.Discard, c, func(h byte) bool {
+				copyPackets(io.Discard, c, func(h byte, _ []byte) bool {
 					if h>>4 == 1 { // CONNECT
 						_, _ = c.Write([]byte{0x20, 0x02, 0x00, 0x9A})
 					}

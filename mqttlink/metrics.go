@@ -17,6 +17,10 @@ type metrics struct {
 	depth        prometheus.Gauge
 	oldestAge    prometheus.Gauge
 	published    prometheus.Counter
+	delivered    prometheus.Counter
+	awaitingEcho prometheus.Gauge
+	unconfirmed  prometheus.Gauge
+	parked       prometheus.Gauge
 	ackLatency   prometheus.Histogram
 	pings        prometheus.Counter
 	commands     *prometheus.CounterVec
@@ -48,6 +52,14 @@ func newMetrics(l *Link) *metrics {
 			Name: "outbox_oldest_age_seconds", Help: "Age of the oldest unacknowledged outbox message (0 when empty)."}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "outbox_published_total", Help: "Outbox messages acknowledged by the broker (PUBACK)."}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "outbox_delivered_total", Help: "Outbox messages delivered: seen back on the device's own subscription (or acknowledged, with confirm_delivery off)."}),
+		awaitingEcho: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "outbox_awaiting_echo", Help: "Messages acknowledged by the broker and not yet seen back."}),
+		unconfirmed: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "outbox_unconfirmed", Help: "Messages acknowledged but not seen back within mqtt.echo_timeout_seconds (delivery_unconfirmed)."}),
+		parked: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "outbox_parked", Help: "Messages parked after repeated refusals (outbox_blocked), retried every 10 minutes."}),
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "publish_ack_seconds", Help: "Time from publishing an outbox message to its PUBACK.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
@@ -64,7 +76,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.connects, m.connectFails, m.losses, m.connected, m.outage,
-		m.depth, m.oldestAge, m.published, m.ackLatency, m.pings, m.commands} {
+		m.depth, m.oldestAge, m.published, m.delivered, m.awaitingEcho, m.unconfirmed, m.parked, m.ackLatency, m.pings, m.commands} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
