@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -30,6 +31,7 @@ type Config struct {
 
 	Camera      Camera      `toml:"camera"`
 	Recognition Recognition `toml:"recognition"`
+	Liveness    Liveness    `toml:"liveness"`
 	Access      Access      `toml:"access"`
 	Door        Door        `toml:"door"`
 	MQTT        MQTT        `toml:"mqtt"`
@@ -63,6 +65,20 @@ type Recognition struct {
 	MaxYawRatio   float64 `toml:"max_yaw_ratio"`   // landmark asymmetry allowed (0 = frontal, 1 = profile)
 	DuplicateWarn bool    `toml:"duplicate_warn"`  // warn at enrolment when a face matches another person
 }
+
+// Liveness configures the presentation attack check (printed photos, phone
+// and screen replays) on the face recognition matched.
+type Liveness struct {
+	Enabled   bool    `toml:"enabled"`
+	Model     string  `toml:"model"`     // liveness profile (LivenessModels)
+	Threshold float64 `toml:"threshold"` // live probability needed (0..1)
+	// MaxSpoofFrames is how many of the access.required_frames winning
+	// frames may be judged attacks and still grant (0: every one must be live).
+	MaxSpoofFrames int `toml:"max_spoof_frames"`
+}
+
+// LivenessModels are the liveness profiles vision knows (vision.LivenessProfileIDs).
+var LivenessModels = []string{"face-antispoof", "fr-liveness", "minifasnet-v1se", "minifasnet-v2", "silent-face"}
 
 // Access configures the multi-frame decision logic and the entry log.
 type Access struct {
@@ -156,6 +172,7 @@ func Default() Config {
 			MinFacePixels: 64, MinSharpness: 50, MaxYawRatio: 0.5,
 			DuplicateWarn: true,
 		},
+		Liveness: Liveness{Enabled: true, Model: "silent-face", Threshold: 0.5},
 		Access: Access{
 			WindowFrames: 5, RequiredFrames: 3, CooldownSeconds: 10,
 			StrangerFrames: 3, StrangerAlarmSeconds: 60,
@@ -322,6 +339,15 @@ func (cfg *Config) Validate() error {
 	c.rangeI("recognition.min_face_pixels", r.MinFacePixels, 8, 4096)
 	c.rangeF("recognition.min_sharpness", r.MinSharpness, 0, 10000)
 	c.rangeF("recognition.max_yaw_ratio", r.MaxYawRatio, 0, 1)
+
+	lv := cfg.Liveness
+	if !slices.Contains(LivenessModels, lv.Model) {
+		c.fail("liveness.model", "%q is not one of %s", lv.Model, strings.Join(LivenessModels, ", "))
+	}
+	c.rangeF("liveness.threshold", lv.Threshold, 0.01, 0.999)
+	if lv.MaxSpoofFrames < 0 || lv.MaxSpoofFrames >= cfg.Access.RequiredFrames {
+		c.fail("liveness.max_spoof_frames", "%d must be at least 0 and less than access.required_frames (%d)", lv.MaxSpoofFrames, cfg.Access.RequiredFrames)
+	}
 
 	a := cfg.Access
 	c.rangeI("access.window_frames", a.WindowFrames, 1, 100)

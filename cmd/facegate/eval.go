@@ -13,7 +13,7 @@ import (
 func init() {
 	register(command{
 		name:    "eval",
-		summary: "evaluate detection and recognition on a labelled face folder",
+		summary: "evaluate detection and recognition on a labelled face folder, or liveness on a liveness set",
 		run:     runEval,
 	})
 }
@@ -21,6 +21,9 @@ func init() {
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("eval", stderr)
 	dataset := fs.String("dataset", "", "labelled folder: one sub-folder per identity, _noface/ for images without faces")
+	liveDir := fs.String("liveness", "", "liveness set: live/ plus one folder per attack species (print/, replay/, ...)")
+	liveModel := fs.String("liveness-model", "", "override liveness.model")
+	liveThreshold := fs.Float64("liveness-threshold", 0, "override liveness.threshold")
 	cfgPath := fs.String("config", "", "configuration file (default: built-in defaults)")
 	models := fs.String("models", "", "models directory (default: models_dir of the configuration)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -30,8 +33,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if *dataset == "" || len(pos) > 0 {
-		fmt.Fprintln(stderr, "usage: facegate eval -dataset DIR [-config FILE] [-models DIR] [-json]")
+	if (*dataset == "") == (*liveDir == "") || len(pos) > 0 {
+		fmt.Fprintln(stderr, "usage: facegate eval -dataset DIR | -liveness DIR [-config FILE] [-models DIR] [-json]")
 		return errUsage
 	}
 	cfg := config.Default()
@@ -42,6 +45,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *models != "" {
 		cfg.ModelsDir = *models
+	}
+	if *liveDir != "" {
+		return evalLiveness(ctx, stdout, cfg, *liveDir, *liveModel, *liveThreshold, *asJSON)
 	}
 	if *threshold == 0 {
 		*threshold = cfg.Recognition.Threshold
