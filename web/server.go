@@ -244,12 +244,12 @@ func (s *Server) routes() http.Handler {
 
 	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAPI(h)) }
 	api("GET /api/people", s.apiPeople)
-	api("POST /api/people", s.apiAddPerson)
+	api("POST /api/people", s.siteManaged(s.apiAddPerson))
 	api("GET /api/people/{id}", s.apiPerson)
-	api("DELETE /api/people/{id}", s.apiDeletePerson)
-	api("POST /api/people/{id}/photos", s.apiAddPhotos)
-	api("POST /api/people/{id}/enabled", s.apiSetEnabled)
-	api("POST /api/people/{id}/validity", s.apiSetValidity)
+	api("DELETE /api/people/{id}", s.siteManaged(s.apiDeletePerson))
+	api("POST /api/people/{id}/photos", s.siteManaged(s.apiAddPhotos))
+	api("POST /api/people/{id}/enabled", s.siteManaged(s.apiSetEnabled))
+	api("POST /api/people/{id}/validity", s.siteManaged(s.apiSetValidity))
 	api("GET /api/people/{id}/thumbnail", s.apiThumbnail)
 	api("GET /api/events", s.apiEvents)
 	api("GET /api/events.csv", s.apiEventsCSV)
@@ -342,6 +342,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	data["Page"] = name
 	data["Demo"] = s.cfg.Demo
 	data["DeviceID"] = s.cfg.DeviceID
+	data["Site"] = s.cfg.Site.Name
 	if s.cert != nil {
 		data["CertFingerprint"] = s.cert.Fingerprint
 	}

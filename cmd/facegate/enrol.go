@@ -44,6 +44,9 @@ func runEnrol(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if cfg.Site.Name != "" {
+		return fmt.Errorf("enrol: %s: this door belongs to site %q (site.name): enrol with 'facegate site enrol' where the site is managed", cfg.File, cfg.Site.Name)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("enrol: %w", err)
 	}

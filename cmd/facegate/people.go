@@ -64,6 +64,11 @@ func runPeople(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer db.Close()
 
+	if action != "list" {
+		if err := refuseSitePerson(ctx, db, id, action); err != nil {
+			return err
+		}
+	}
 	switch action {
 	case "list":
 		people, err := db.People(ctx)
@@ -99,6 +104,19 @@ func runPeople(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return peopleErr(id, err)
 		}
 		fmt.Fprintf(stdout, "person %d %q deleted with %d template(s)\n", id, p.Name, p.Templates)
+	}
+	return nil
+}
+
+// refuseSitePerson refuses to change a person that came from the site
+// library: the next record would undo it, and other doors would not follow.
+func refuseSitePerson(ctx context.Context, db *facedb.DB, id int64, action string) error {
+	u, err := db.SiteUUID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("people: %w", err)
+	}
+	if u != "" {
+		return fmt.Errorf("people: person %d is site person %s: change it where the site is managed (facegate site %s -config FILE -key site.key %s)", id, u, action, u)
 	}
 	return nil
 }

@@ -209,6 +209,13 @@ func TestSiteEnrolOnceRecognisedAtAnotherDoor(t *testing.T) {
 	uuid := strings.TrimSpace(siteRun(t, "enrol", "-config", admin, "-key", key, "-name", "Alice",
 		testenv.Face(t, "df01", "img2.jpg"), testenv.Face(t, "df01", "img4.jpg"), testenv.Face(t, "df01", "img5.jpg")))
 	doorB.awaitEvent("access_granted", "Alice")
+	// At the door the site's people are read-only.
+	if _, e, err := visionRun(t, "people", "-config", doorB.cfg, "disable", "1"); err == nil || !strings.Contains(e+err.Error(), "facegate site disable") {
+		t.Errorf("people disable of a site person at the door: %v %s, want a refusal naming facegate site", err, e)
+	}
+	if _, e, err := visionRun(t, "enrol", "-config", doorB.cfg, "-name", "Bob", testenv.Face(t, "df02", "img8.jpg")); err == nil || !strings.Contains(e+err.Error(), "facegate site enrol") {
+		t.Errorf("enrol at a site door: %v %s, want a refusal naming facegate site enrol", err, e)
+	}
 
 	siteRun(t, "disable", "-config", admin, "-key", key, uuid)
 	doorB.awaitEvent("access_denied", "Alice")
