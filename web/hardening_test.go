@@ -269,3 +269,15 @@ func TestUploadFormBounded(t *testing.T) {
 		t.Fatalf("refused forms stored people: %+v", e.people())
 	}
 }
+
+// TestLoginLimiterMemoryBounded: made-up user names and addresses do not
+// grow the limiter without bound.
+func TestLoginLimiterMemoryBounded(t *testing.T) {
+	l := newLoginLimiter(time.Now)
+	for i := range maxBuckets + 2000 {
+		l.take(fmt.Sprintf("2001:db8::%x", i), fmt.Sprintf("user%d", i), "")
+	}
+	if len(l.user) > maxBuckets+1 || len(l.addr) > maxBuckets+1 {
+		t.Fatalf("%d user and %d address buckets kept, limit %d", len(l.user), len(l.addr), maxBuckets)
+	}
+}

@@ -61,6 +61,11 @@ func newLoginLimiter(now func() time.Time) *loginLimiter {
 	}
 }
 
+// maxBuckets bounds each map of buckets: past it, new keys share one
+// overflow bucket, so a flood of made-up user names (or IPv6 addresses)
+// cannot grow memory without bound.
+const maxBuckets = 10000
+
 func (l *loginLimiter) get(m map[string]*bucket, key string, lm limit, now time.Time) *rate.Limiter {
 	if len(m) > 1000 { // forget keys whose bucket has long refilled
 		full := time.Duration(lm.burst) * lm.every
@@ -71,6 +76,10 @@ func (l *loginLimiter) get(m map[string]*bucket, key string, lm limit, now time.
 		}
 	}
 	b, ok := m[key]
+	if !ok && len(m) >= maxBuckets {
+		key = "\x00overflow"
+		b, ok = m[key]
+	}
 	if !ok {
 		b = &bucket{lim: rate.NewLimiter(rate.Every(lm.every), lm.burst)}
 		m[key] = b
