@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/event"
+	"github.com/facegate/facegate/facedb"
 )
 
 // Policy holds the decision thresholds (the [access] section plus the
@@ -60,14 +62,15 @@ const (
 	Stranger                    // unknown_face alarm
 )
 
+// String is the event type the verdict is recorded as.
 func (v Verdict) String() string {
 	switch v {
 	case Granted:
-		return "access_granted"
+		return event.AccessGranted
 	case Denied:
-		return "access_denied"
+		return event.AccessDenied
 	case Stranger:
-		return "unknown_face"
+		return event.UnknownFace
 	}
 	return "none"
 }
@@ -79,7 +82,7 @@ type Decision struct {
 	PersonID int64 // 0 for strangers
 	Name     string
 	Score    float64 // best winning score in the window (strangers: best score seen)
-	Reason   string  // why a person was denied: disabled, not_yet_valid, expired
+	Reason   string  // why a person was denied: facedb.Person.MayEnter's reason
 	Frames   int     // wins (or unknown frames) that led to the decision
 }
 
@@ -161,7 +164,7 @@ func (d *Decider) Observe(o Observation) (Decision, bool) {
 			if !o.Active {
 				dec.Verdict, dec.Reason = Denied, o.DenyReason
 				if dec.Reason == "" {
-					dec.Reason = "disabled"
+					dec.Reason = facedb.DenyDisabled
 				}
 			}
 			return dec, true

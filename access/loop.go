@@ -17,6 +17,8 @@ import (
 
 	"github.com/facegate/facegate/camera"
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/enrol"
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/vision"
 )
@@ -45,16 +47,8 @@ type Analyzer interface {
 	ModelID() string
 }
 
-// Record types and sources written by the loop (CONTRACT.md names).
-const (
-	TypeCameraLost  = "camera_lost"
-	TypeStorageLow  = "storage_low"
-	TypeUnknownFace = "unknown_face"
-	SourceFace      = "face"
-	SourceCamera    = "camera"
-	SourceSystem    = "system"
-	HealthComponent = "camera"
-)
+// HealthComponent is the health tracker's name for the camera.
+const HealthComponent = "camera"
 
 // Stats counts what the loop has done since it started.
 type Stats struct {
@@ -421,7 +415,7 @@ func (l *Loop) lost(ctx context.Context, cause error) {
 	}
 	l.stats.outages.Add(1)
 	l.log.Warn("access: camera lost", "source", l.cfg.Camera.Source, "err", cause)
-	l.record(ctx, facedb.Record{Kind: "alarm", Type: TypeCameraLost, Source: SourceCamera, Reason: cause.Error(),
+	l.record(ctx, facedb.Record{Kind: event.KindAlarm, Type: event.CameraLost, Source: event.SourceCamera, Reason: cause.Error(),
 		Detail: map[string]any{"source": l.cfg.Camera.Source}})
 }
 
@@ -473,29 +467,12 @@ func (l *Loop) loadGallery(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	people, err := l.db.People(ctx)
+	people, err := enrol.LoadGallery(ctx, l.db, l.gallery)
 	if err != nil {
 		return err
 	}
-	ts, err := l.db.Templates(ctx, l.vision.ModelID())
-	if err != nil {
-		return err
-	}
-	byID := make(map[int64]facedb.Person, len(people))
-	for _, p := range people {
-		byID[p.ID] = p
-	}
-	entries := make([]vision.Entry, 0, len(ts))
-	for _, t := range ts {
-		p, ok := byID[t.PersonID]
-		if !ok || t.Model != l.vision.ModelID() {
-			continue
-		}
-		entries = append(entries, vision.Entry{PersonID: p.ID, Name: p.Name, Enabled: p.Enabled, Embedding: t.Embedding})
-	}
-	l.gallery.Replace(entries)
-	l.people, l.rev, l.loaded = byID, rev, true
-	l.log.Info("access: face library loaded", "people", len(people), "templates", len(entries), "model", l.vision.ModelID())
+	l.people, l.rev, l.loaded = people, rev, true
+	l.log.Info("access: face library loaded", "people", len(people), "templates", l.gallery.Len(), "model", l.gallery.Model())
 	return nil
 }
 
@@ -591,29 +568,19 @@ func (l *Loop) active(mt vision.Match, t time.Time) (bool, string) {
 		if mt.Enabled {
 			return true, ""
 		}
-		return false, "disabled"
+		return false, facedb.DenyDisabled
 	}
-	switch {
-	case !p.Enabled:
-		return false, "disabled"
-	case !p.ValidFrom.IsZero() && t.Before(p.ValidFrom):
-		return false, "not_yet_valid"
-	case !p.ValidUntil.IsZero() && !t.Before(p.ValidUntil):
-		return false, "expired"
-	case !p.ActiveAt(t):
-		return false, "inactive"
-	}
-	return true, ""
+	return p.MayEnter(t)
 }
 
 // act unlocks the door for a grant and records the decision with its snapshot.
 func (l *Loop) act(ctx context.Context, dec Decision, jpeg []byte) {
-	r := facedb.Record{Kind: "event", TS: dec.Time, Type: dec.Verdict.String(), PersonID: dec.PersonID, Name: dec.Name,
-		Score: dec.Score, Reason: dec.Reason, Source: SourceFace, Detail: map[string]any{"frames": dec.Frames}}
+	r := facedb.Record{Kind: event.KindEvent, TS: dec.Time, Type: dec.Verdict.String(), PersonID: dec.PersonID, Name: dec.Name,
+		Score: dec.Score, Reason: dec.Reason, Source: event.SourceFace, Detail: map[string]any{"frames": dec.Frames}}
 	switch dec.Verdict {
 	case Granted:
 		if l.door != nil {
-			if err := l.door.Unlock(ctx, l.unlock, SourceFace, dec.Name); err != nil {
+			if err := l.door.Unlock(ctx, l.unlock, event.SourceFace, dec.Name); err != nil {
 				l.log.Error("access: unlocking the door failed", "person", dec.Name, "err", err)
 				r.Detail["unlock_error"] = err.Error()
 			}
@@ -622,7 +589,7 @@ func (l *Loop) act(ctx context.Context, dec Decision, jpeg []byte) {
 	case Denied:
 		l.log.Info("access: denied", "person", dec.Name, "id", dec.PersonID, "reason", dec.Reason)
 	case Stranger:
-		r.Kind, r.Type = "alarm", TypeUnknownFace
+		r.Kind = event.KindAlarm
 		l.log.Info("access: unknown face", "best_score", fmt.Sprintf("%.3f", dec.Score))
 	}
 	if jpeg != nil {
@@ -678,7 +645,7 @@ func (l *Loop) housekeep(ctx context.Context, now time.Time) {
 	low := free < limit
 	if low && !l.storageLow {
 		l.log.Warn("access: storage low", "free_mb", free>>20, "limit_mb", l.cfg.Access.StorageLowMB)
-		l.record(ctx, facedb.Record{Kind: "alarm", Type: TypeStorageLow, Source: SourceSystem,
+		l.record(ctx, facedb.Record{Kind: event.KindAlarm, Type: event.StorageLow, Source: event.SourceSystem,
 			Reason: fmt.Sprintf("%d MB free under %s, limit %.0f MB", free>>20, l.snaps.Dir, l.cfg.Access.StorageLowMB),
 			Detail: map[string]any{"free_mb": free >> 20, "path": l.snaps.Dir}})
 	} else if !low && l.storageLow {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/door"
+	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/health"
 	"github.com/facegate/facegate/internal/matleak"
@@ -65,7 +66,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // newFixture opens a real database in a temp dir, enrols people (name ->
 // images of ../shared/faces "folder/file"), a simulated door and the loop.
-func newFixture(t testing.TB, edit func(*config.Config), enrol map[string][]string) *fixture {
+func newFixture(t testing.TB, edit func(*config.Config), people map[string][]string) *fixture {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -82,26 +83,8 @@ func newFixture(t testing.TB, edit func(*config.Config), enrol map[string][]stri
 	t.Cleanup(func() { db.Close() })
 	p := pipeline(t)
 	f := &fixture{cfg: cfg, db: db, health: health.New(), people: map[string]int64{}}
-	for name, imgs := range enrol {
-		var ts []facedb.Template
-		for _, img := range imgs {
-			folder, file, _ := strings.Cut(img, "/")
-			m, err := vision.ReadImage(testenv.Face(t, folder, file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, thumb, err := p.Enrol(m)
-			m.Close()
-			if err != nil {
-				t.Fatalf("enrol %s: %v", img, err)
-			}
-			ts = append(ts, facedb.Template{Model: p.ModelID(), Embedding: a.Embedding, Quality: a.Quality.Sharpness, Thumbnail: thumb})
-		}
-		person, err := db.AddPerson(ctx, name, ts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.people[name] = person.ID
+	for name, imgs := range people {
+		f.people[name] = enrolPerson(t, p, db, name, imgs)
 	}
 	f.door, err = door.Open(cfg.Door, db, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -116,6 +99,26 @@ func newFixture(t testing.TB, edit func(*config.Config), enrol map[string][]stri
 		t.Fatal(err)
 	}
 	return f
+}
+
+// enrolPerson enrols name from images of ../shared/faces ("folder/file")
+// through the enrolment service, as facegate enrol and the web page do.
+func enrolPerson(t testing.TB, p *vision.Pipeline, db *facedb.DB, name string, imgs []string) int64 {
+	t.Helper()
+	photos := make([]enrol.Photo, len(imgs))
+	for i, img := range imgs {
+		folder, file, _ := strings.Cut(img, "/")
+		b, err := os.ReadFile(testenv.Face(t, folder, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		photos[i] = enrol.Photo{Name: img, Data: b}
+	}
+	res, err := enrol.New(p, db, enrol.Options{}).EnrolPerson(context.Background(), name, photos, nil)
+	if err != nil || res.Accepted() != len(imgs) {
+		t.Fatalf("enrol %s: %+v, %v", name, res.Verdicts, err)
+	}
+	return res.Person.ID
 }
 
 // feed processes images as frames at the given rate, in simulated time.
@@ -309,21 +312,7 @@ func TestLibraryChangesAreNoticed(t *testing.T) {
 	}
 	// enrol Alice behind the loop's back (another process, the web page)
 	ctx := context.Background()
-	p := pipeline(t)
-	var ts []facedb.Template
-	for _, img := range df01Enrol {
-		folder, file, _ := strings.Cut(img, "/")
-		m, _ := vision.ReadImage(testenv.Face(t, folder, file))
-		a, _, err := p.Enrol(m)
-		m.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts = append(ts, facedb.Template{Model: p.ModelID(), Embedding: a.Embedding})
-	}
-	if _, err := f.db.AddPerson(ctx, "Alice", ts); err != nil {
-		t.Fatal(err)
-	}
+	enrolPerson(t, pipeline(t), f.db, "Alice", df01Enrol)
 	f.loop.pollLibrary(ctx)
 	f.feed(t, t0.Add(time.Minute), 4, 8, df01Probe)
 	if g := f.events(t, "access_granted"); len(g) != 1 || g[0].Name != "Alice" {

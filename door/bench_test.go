@@ -7,6 +7,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
 )
 
@@ -30,10 +31,10 @@ func BenchmarkUnlockLock(b *testing.B) {
 		defer c.Close()
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := c.Unlock(ctx, 0, SourceFace, "bench"); err != nil {
+			if err := c.Unlock(ctx, 0, event.SourceFace, "bench"); err != nil {
 				b.Fatal(err)
 			}
-			if err := c.Lock(ctx, SourceWeb, "bench"); err != nil {
+			if err := c.Lock(ctx, event.SourceWeb, "bench"); err != nil {
 				b.Fatal(err)
 			}
 		}

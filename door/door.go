@@ -13,6 +13,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
 )
 
@@ -35,25 +36,6 @@ const (
 	ContactOpen    = "open"
 	ContactClosed  = "closed"
 	ContactUnknown = "unknown"
-)
-
-// Sources of relay actions and events (facedb.Record.Source).
-const (
-	SourceFace       = "face"
-	SourceExitButton = "exit_button"
-	SourceRemote     = "remote"
-	SourceWeb        = "web"
-	SourceDoor       = "door"
-	SourceSystem     = "system"
-)
-
-// Event and alarm types recorded by the controller (CONTRACT.md).
-const (
-	TypeDoorOpened     = "door_opened"
-	TypeDoorClosed     = "door_closed"
-	TypeExitButton     = "exit_button"
-	TypeDoorForcedOpen = "door_forced_open"
-	TypeDoorHeldOpen   = "door_held_open"
 )
 
 // State is what the MQTT state topic and the web page show.
@@ -388,7 +370,7 @@ func (c *Controller) lockLocked(source, actor, action string) error {
 }
 
 func (c *Controller) releaseLocked(reason string) error {
-	return c.lockLocked(reason, SourceSystem, "release")
+	return c.lockLocked(reason, event.SourceSystem, "release")
 }
 
 // relayFailed hands a relay error to Run, which returns it.
@@ -540,11 +522,11 @@ func (c *Controller) settleLocked(in *input) {
 func (c *Controller) doorOpenedLocked(at time.Time) {
 	c.openedAt = at
 	authorised := !c.locked || !at.After(c.authUntil)
-	c.recordLocked("event", TypeDoorOpened, SourceDoor, at, map[string]any{"authorised": authorised})
+	c.recordLocked(event.KindEvent, event.DoorOpened, event.SourceDoor, at, map[string]any{"authorised": authorised})
 	if !authorised {
 		c.forced = true
 		c.log.Warn("door forced open")
-		c.recordLocked("alarm", TypeDoorForcedOpen, SourceDoor, at, nil)
+		c.recordLocked(event.KindAlarm, event.DoorForcedOpen, event.SourceDoor, at, nil)
 		return
 	}
 	c.log.Info("door opened")
@@ -562,7 +544,7 @@ func (c *Controller) heldOpenFired(gen uint64) {
 	}
 	c.held = true
 	c.log.Warn("door held open", "for", c.heldOpen)
-	c.recordLocked("alarm", TypeDoorHeldOpen, SourceDoor, c.clock.Now(),
+	c.recordLocked(event.KindAlarm, event.DoorHeldOpen, event.SourceDoor, c.clock.Now(),
 		map[string]any{"held_open_seconds": c.heldOpen.Seconds()})
 	c.publishLocked()
 }
@@ -579,10 +561,10 @@ func (c *Controller) doorClosedLocked(at time.Time) {
 	}
 	var cleared []string
 	if c.forced {
-		cleared = append(cleared, TypeDoorForcedOpen)
+		cleared = append(cleared, event.DoorForcedOpen)
 	}
 	if c.held {
-		cleared = append(cleared, TypeDoorHeldOpen)
+		cleared = append(cleared, event.DoorHeldOpen)
 	}
 	if len(cleared) > 0 {
 		detail["cleared"] = cleared
@@ -590,17 +572,17 @@ func (c *Controller) doorClosedLocked(at time.Time) {
 	c.forced, c.held = false, false
 	c.openedAt = time.Time{}
 	c.log.Info("door closed")
-	c.recordLocked("event", TypeDoorClosed, SourceDoor, at, detail)
+	c.recordLocked(event.KindEvent, event.DoorClosed, event.SourceDoor, at, detail)
 }
 
 func (c *Controller) exitPressedLocked(at time.Time) {
 	c.log.Info("exit button pressed")
-	c.recordLocked("event", TypeExitButton, SourceExitButton, at, nil)
+	c.recordLocked(event.KindEvent, event.ExitButton, event.SourceExitButton, at, nil)
 	// The request to exit authorises opening even if the relay write fails.
 	if end := at.Add(c.unlockFor); end.After(c.authUntil) {
 		c.authUntil = end
 	}
-	_ = c.unlockLocked(c.unlockFor, SourceExitButton, "exit_button")
+	_ = c.unlockLocked(c.unlockFor, event.SourceExitButton, event.ExitButton)
 }
 
 // shutdown releases the relay and refuses further unlocks.

@@ -16,6 +16,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/internal/testenv"
 )
@@ -135,7 +136,7 @@ func (r *rig) startClosed() {
 	}
 	r.setContact(false)
 	r.settle(r.c.contact)
-	r.expectEvents(TypeDoorClosed)
+	r.expectEvents(event.DoorClosed)
 }
 
 func (r *rig) inputFor(p *gpiotest.Pin) *input {
@@ -264,13 +265,13 @@ func TestRelayLevels(t *testing.T) {
 			if !c.State().Locked {
 				t.Fatal("state unlocked after start-up")
 			}
-			if err := c.Unlock(context.Background(), 0, SourceWeb, "admin"); err != nil {
+			if err := c.Unlock(context.Background(), 0, event.SourceWeb, "admin"); err != nil {
 				t.Fatal(err)
 			}
 			if got := relay.Read(); got != energised {
 				t.Fatalf("relay %s after unlock, want energised %s", got, energised)
 			}
-			if err := c.Lock(context.Background(), SourceRemote, "req-1"); err != nil {
+			if err := c.Lock(context.Background(), event.SourceRemote, "req-1"); err != nil {
 				t.Fatal(err)
 			}
 			if got := relay.Read(); got != released {
@@ -287,7 +288,7 @@ func TestUnlockTimingAndExtension(t *testing.T) {
 	ctx := context.Background()
 	t0 := r.clock.Now()
 
-	if err := r.c.Unlock(ctx, 0, SourceFace, "Alice"); err != nil {
+	if err := r.c.Unlock(ctx, 0, event.SourceFace, "Alice"); err != nil {
 		t.Fatal(err)
 	}
 	st := r.c.State()
@@ -300,11 +301,11 @@ func TestUnlockTimingAndExtension(t *testing.T) {
 
 	r.clock.Advance(3 * time.Second)
 	// A second unlock extends to 3 s + 5 s.
-	if err := r.c.Unlock(ctx, 0, SourceRemote, "req-7"); err != nil {
+	if err := r.c.Unlock(ctx, 0, event.SourceRemote, "req-7"); err != nil {
 		t.Fatal(err)
 	}
 	// A shorter one does not shorten it.
-	if err := r.c.Unlock(ctx, time.Second, SourceWeb, "admin"); err != nil {
+	if err := r.c.Unlock(ctx, time.Second, event.SourceWeb, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if want := t0.Add(8 * time.Second); !r.c.State().UnlockedUntil.Equal(want) {
@@ -324,10 +325,10 @@ func TestUnlockTimingAndExtension(t *testing.T) {
 	}
 
 	// Lock releases at once, before the time is up.
-	if err := r.c.Unlock(ctx, 10*time.Second, SourceWeb, "admin"); err != nil {
+	if err := r.c.Unlock(ctx, 10*time.Second, event.SourceWeb, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.c.Lock(ctx, SourceWeb, "admin"); err != nil {
+	if err := r.c.Lock(ctx, event.SourceWeb, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if !r.c.State().Locked || r.relayEnergised() {
@@ -336,7 +337,7 @@ func TestUnlockTimingAndExtension(t *testing.T) {
 	// The old timer must not fire later and do anything odd.
 	r.clock.Advance(time.Minute)
 
-	if err := r.c.Unlock(ctx, 61*time.Second, SourceRemote, "req-8"); !errors.Is(err, ErrDuration) {
+	if err := r.c.Unlock(ctx, 61*time.Second, event.SourceRemote, "req-8"); !errors.Is(err, ErrDuration) {
 		t.Fatalf("unlock for 61 s: err %v, want ErrDuration", err)
 	}
 	if r.relayEnergised() {
@@ -368,7 +369,7 @@ func TestUnlockTimingAndExtension(t *testing.T) {
 func TestReleaseOnContextCancel(t *testing.T) {
 	r := newRig(t, testCfg())
 	r.startClosed()
-	if err := r.c.Unlock(context.Background(), 0, SourceFace, "Bob"); err != nil {
+	if err := r.c.Unlock(context.Background(), 0, event.SourceFace, "Bob"); err != nil {
 		t.Fatal(err)
 	}
 	r.cancel()
@@ -379,7 +380,7 @@ func TestReleaseOnContextCancel(t *testing.T) {
 		t.Fatal("relay not released when Run returned")
 	}
 	// After Run ended the door stays locked.
-	if err := r.c.Unlock(context.Background(), 0, SourceFace, "Bob"); !errors.Is(err, ErrClosed) {
+	if err := r.c.Unlock(context.Background(), 0, event.SourceFace, "Bob"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("unlock after Run: %v, want ErrClosed", err)
 	}
 	if r.relayEnergised() {
@@ -402,7 +403,7 @@ func TestReleaseWhenRunFails(t *testing.T) {
 	r := newRig(t, cfg)
 	// A contact pin without edge support: configuring it fails.
 	r.contact.EdgesChan = nil
-	if err := r.c.Unlock(context.Background(), 0, SourceWeb, "admin"); err != nil {
+	if err := r.c.Unlock(context.Background(), 0, event.SourceWeb, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	err := r.c.Run(context.Background())
@@ -438,7 +439,7 @@ func TestRelayWriteErrorStopsRun(t *testing.T) {
 	defer c.Close()
 	runErr := make(chan error, 1)
 	go func() { runErr <- c.Run(context.Background()) }()
-	err = c.Unlock(context.Background(), 0, SourceFace, "Carol")
+	err = c.Unlock(context.Background(), 0, event.SourceFace, "Carol")
 	if !errors.Is(err, ErrRelay) {
 		t.Fatalf("unlock with a broken relay: %v, want ErrRelay", err)
 	}
@@ -453,7 +454,7 @@ func TestRelayWriteErrorStopsRun(t *testing.T) {
 func TestCloseFromPanickingGoroutine(t *testing.T) {
 	r := newRig(t, testCfg())
 	r.startClosed()
-	if err := r.c.Unlock(context.Background(), 0, SourceFace, "Dan"); err != nil {
+	if err := r.c.Unlock(context.Background(), 0, event.SourceFace, "Dan"); err != nil {
 		t.Fatal(err)
 	}
 	// What the daemon does: another part panics, the recover path closes
@@ -501,8 +502,8 @@ func TestForcedOpen(t *testing.T) {
 	openedAt := r.clock.Now()
 	r.setContact(true)
 	r.settle(r.c.contact)
-	recs := r.expectEvents(TypeDoorOpened, TypeDoorForcedOpen)
-	if recs[1].Kind != "alarm" || recs[1].Source != SourceDoor {
+	recs := r.expectEvents(event.DoorOpened, event.DoorForcedOpen)
+	if recs[1].Kind != "alarm" || recs[1].Source != event.SourceDoor {
 		t.Fatalf("forced-open record %+v, want an alarm from the door", recs[1])
 	}
 	if !recs[1].TS.Equal(openedAt.UTC().Truncate(time.Millisecond)) {
@@ -514,8 +515,8 @@ func TestForcedOpen(t *testing.T) {
 	// Cleared when it closes.
 	r.setContact(false)
 	r.settle(r.c.contact)
-	recs = r.expectEvents(TypeDoorClosed)
-	if c, _ := recs[0].Detail["cleared"].([]any); len(c) != 1 || c[0] != TypeDoorForcedOpen {
+	recs = r.expectEvents(event.DoorClosed)
+	if c, _ := recs[0].Detail["cleared"].([]any); len(c) != 1 || c[0] != event.DoorForcedOpen {
 		t.Fatalf("door_closed detail %v, want cleared door_forced_open", recs[0].Detail)
 	}
 	if st := r.c.State(); st.ForcedOpen || st.Contact != ContactClosed {
@@ -523,19 +524,19 @@ func TestForcedOpen(t *testing.T) {
 	}
 
 	// Opened while unlocked: no alarm.
-	if err := r.c.Unlock(context.Background(), 0, SourceFace, "Eve"); err != nil {
+	if err := r.c.Unlock(context.Background(), 0, event.SourceFace, "Eve"); err != nil {
 		t.Fatal(err)
 	}
 	r.clock.Advance(2 * time.Second)
 	r.setContact(true)
 	r.settle(r.c.contact)
-	recs = r.expectEvents(TypeDoorOpened)
+	recs = r.expectEvents(event.DoorOpened)
 	if recs[0].Detail["authorised"] != true {
 		t.Fatalf("door_opened detail %v, want authorised", recs[0].Detail)
 	}
 	r.setContact(false)
 	r.settle(r.c.contact)
-	r.expectEvents(TypeDoorClosed)
+	r.expectEvents(event.DoorClosed)
 
 	// Opened just after the relock: forced again.
 	r.clock.Advance(3 * time.Second)
@@ -543,7 +544,7 @@ func TestForcedOpen(t *testing.T) {
 	r.clock.Advance(time.Millisecond)
 	r.setContact(true)
 	r.settle(r.c.contact)
-	r.expectEvents(TypeDoorOpened, TypeDoorForcedOpen)
+	r.expectEvents(event.DoorOpened, event.DoorForcedOpen)
 }
 
 func TestExitRequestIsNotForced(t *testing.T) {
@@ -555,7 +556,7 @@ func TestExitRequestIsNotForced(t *testing.T) {
 	r.settle(r.c.exit)
 	r.setContact(true)
 	r.settle(r.c.contact)
-	r.expectEvents(TypeExitButton, TypeDoorOpened)
+	r.expectEvents(event.ExitButton, event.DoorOpened)
 	if r.c.State().ForcedOpen {
 		t.Fatal("forced-open alarm after an exit request")
 	}
@@ -566,27 +567,27 @@ func TestHeldOpen(t *testing.T) {
 	r.startClosed()
 	held := 30 * time.Second
 
-	if err := r.c.Unlock(context.Background(), 0, SourceFace, "Fay"); err != nil {
+	if err := r.c.Unlock(context.Background(), 0, event.SourceFace, "Fay"); err != nil {
 		t.Fatal(err)
 	}
 	r.setContact(true)
 	r.settle(r.c.contact) // the door opened debounce (50 ms) ago
-	r.expectEvents(TypeDoorOpened)
+	r.expectEvents(event.DoorOpened)
 	r.clock.Advance(held - r.debounce() - time.Millisecond)
 	if r.c.State().HeldOpen {
 		t.Fatal("held-open alarm before held_open_seconds")
 	}
 	r.clock.Advance(time.Millisecond)
 	waitFor(t, "held-open alarm", func() bool { return r.c.State().HeldOpen })
-	recs := r.expectEvents(TypeDoorHeldOpen)
+	recs := r.expectEvents(event.DoorHeldOpen)
 	if recs[0].Kind != "alarm" || recs[0].Detail["held_open_seconds"] != 30.0 {
 		t.Fatalf("held-open record %+v", recs[0])
 	}
 	// Cleared when it closes.
 	r.setContact(false)
 	r.settle(r.c.contact)
-	recs = r.expectEvents(TypeDoorClosed)
-	if c, _ := recs[0].Detail["cleared"].([]any); len(c) != 1 || c[0] != TypeDoorHeldOpen {
+	recs = r.expectEvents(event.DoorClosed)
+	if c, _ := recs[0].Detail["cleared"].([]any); len(c) != 1 || c[0] != event.DoorHeldOpen {
 		t.Fatalf("door_closed detail %v, want cleared door_held_open", recs[0].Detail)
 	}
 	if recs[0].Detail["open_seconds"] != 30.0 {
@@ -597,7 +598,7 @@ func TestHeldOpen(t *testing.T) {
 	}
 
 	// Closed in time: no alarm, ever.
-	if err := r.c.Unlock(context.Background(), 0, SourceFace, "Fay"); err != nil {
+	if err := r.c.Unlock(context.Background(), 0, event.SourceFace, "Fay"); err != nil {
 		t.Fatal(err)
 	}
 	r.setContact(true)
@@ -606,7 +607,7 @@ func TestHeldOpen(t *testing.T) {
 	r.setContact(false)
 	r.settle(r.c.contact)
 	r.clock.Advance(time.Hour)
-	r.expectEvents(TypeDoorOpened, TypeDoorClosed)
+	r.expectEvents(event.DoorOpened, event.DoorClosed)
 }
 
 func TestDebounceBouncingContact(t *testing.T) {
@@ -630,7 +631,7 @@ func TestDebounceBouncingContact(t *testing.T) {
 	}
 	r.clock.Advance(time.Millisecond)
 	waitFor(t, "settle", func() bool { return in.settled.Load() > settled })
-	recs := r.expectEvents(TypeDoorOpened, TypeDoorForcedOpen)
+	recs := r.expectEvents(event.DoorOpened, event.DoorForcedOpen)
 	if !recs[0].TS.Equal(firstEdge.UTC().Truncate(time.Millisecond)) {
 		t.Fatalf("door_opened at %v, want the first edge %v", recs[0].TS, firstEdge)
 	}
@@ -670,8 +671,8 @@ func TestExitButtonUnlocks(t *testing.T) {
 	if want := pressedAt.Add(5 * time.Second).Add(r.debounce()); !r.c.State().UnlockedUntil.Equal(want) {
 		t.Fatalf("unlocked until %v, want unlock_seconds after the press was seen %v", r.c.State().UnlockedUntil, want)
 	}
-	recs := r.expectEvents(TypeExitButton)
-	if recs[0].Source != SourceExitButton || recs[0].Kind != "event" {
+	recs := r.expectEvents(event.ExitButton)
+	if recs[0].Source != event.SourceExitButton || recs[0].Kind != "event" {
 		t.Fatalf("exit record %+v", recs[0])
 	}
 	// Holding the button does not unlock again; releasing records nothing.
@@ -744,13 +745,13 @@ func TestStalledDatabaseDoesNotBlockDoor(t *testing.T) {
 	}
 	defer c.Close()
 	for i := range 20 {
-		if err := c.Unlock(context.Background(), 0, SourceFace, "Gil"); err != nil {
+		if err := c.Unlock(context.Background(), 0, event.SourceFace, "Gil"); err != nil {
 			t.Fatal(err)
 		}
 		if relay.Read() != gpio.Low {
 			t.Fatalf("unlock %d: relay not energised while the database is stalled", i)
 		}
-		if err := c.Lock(context.Background(), SourceWeb, "admin"); err != nil {
+		if err := c.Lock(context.Background(), event.SourceWeb, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		if relay.Read() != gpio.High {
@@ -774,7 +775,7 @@ func TestFailedDatabaseIsLoggedAndDoorWorks(t *testing.T) {
 	r := newRig(t, cfg)
 	r.startClosed()
 	r.db.Close() // the database fails from now on
-	if err := r.c.Unlock(context.Background(), 0, SourceFace, "Hal"); err != nil {
+	if err := r.c.Unlock(context.Background(), 0, event.SourceFace, "Hal"); err != nil {
 		t.Fatalf("unlock with a failed database: %v", err)
 	}
 	if !r.relayEnergised() {
@@ -785,7 +786,7 @@ func TestFailedDatabaseIsLoggedAndDoorWorks(t *testing.T) {
 	if r.c.State().Contact != ContactOpen {
 		t.Fatal("contact not tracked with a failed database")
 	}
-	if err := r.c.Lock(context.Background(), SourceWeb, "admin"); err != nil {
+	if err := r.c.Lock(context.Background(), event.SourceWeb, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if r.relayEnergised() {
@@ -810,7 +811,7 @@ func TestSubscribe(t *testing.T) {
 	if st := <-ch; st.Contact != ContactClosed {
 		t.Fatalf("latest state %+v, want contact closed", st)
 	}
-	if err := r.c.Unlock(context.Background(), 0, SourceWeb, "admin"); err != nil {
+	if err := r.c.Unlock(context.Background(), 0, event.SourceWeb, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if st := <-ch; st.Locked || st.DoorState() != "unlocked" || st.UnlockedUntil.IsZero() {
@@ -821,7 +822,7 @@ func TestSubscribe(t *testing.T) {
 	if _, ok := <-ch; ok {
 		t.Fatal("channel open after cancel")
 	}
-	if err := r.c.Lock(context.Background(), SourceWeb, "admin"); err != nil {
+	if err := r.c.Lock(context.Background(), event.SourceWeb, "admin"); err != nil {
 		t.Fatal(err) // must not block or panic on the cancelled subscription
 	}
 }
@@ -857,7 +858,7 @@ func TestNoDebounce(t *testing.T) {
 	waitFor(t, "settle", func() bool { return in.settled.Load() > n })
 	r.setContact(true)
 	waitFor(t, "settle", func() bool { return in.settled.Load() > n+1 })
-	r.expectEvents(TypeDoorClosed, TypeDoorOpened, TypeDoorForcedOpen)
+	r.expectEvents(event.DoorClosed, event.DoorOpened, event.DoorForcedOpen)
 	r.setExit(true)
 	waitFor(t, "exit unlock", func() bool { return !r.c.State().Locked })
 }

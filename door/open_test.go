@@ -12,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
 )
 
@@ -166,7 +167,7 @@ func TestSimDemo(t *testing.T) {
 
 	// A granted face energises the simulated relay for unlock_seconds.
 	before := time.Now()
-	if err := c.Unlock(ctx, 0, SourceFace, "Alice"); err != nil {
+	if err := c.Unlock(ctx, 0, event.SourceFace, "Alice"); err != nil {
 		t.Fatal(err)
 	}
 	st := c.State()

@@ -10,26 +10,25 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/facegate/facegate/event"
 )
 
 // Record is one access event or alarm.
 type Record struct {
-	Kind     string // "event" or "alarm"
+	Kind     string // event.KindEvent or event.KindAlarm
 	ID       string // ULID, set by Record
 	Seq      int64  // per-device counter, set by Record
 	TS       time.Time
-	Type     string // access_granted, unknown_face, door_opened, camera_lost, ...
+	Type     string // one of the event catalogue (package event)
 	PersonID int64
 	Name     string
 	Score    float64
 	Reason   string
-	Source   string         // what caused it: face, exit_button, remote, web, door, camera, system
+	Source   string         // what caused it: one of the event.Source* names
 	Detail   map[string]any // extra JSON fields
 	Snapshot string         // snapshot JPEG path or ""
 }
-
-// TSFormat is the timestamp format of event payloads: RFC 3339 with milliseconds.
-const TSFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // Fields returns the payload fields of the record: the MQTT JSON object.
 func (r Record) Fields() map[string]any {
@@ -39,7 +38,7 @@ func (r Record) Fields() map[string]any {
 	}
 	m["id"] = r.ID
 	m["seq"] = r.Seq
-	m["ts"] = r.TS.UTC().Format(TSFormat)
+	m["ts"] = event.Stamp(r.TS)
 	m["type"] = r.Type
 	if r.PersonID != 0 {
 		m["person_id"] = r.PersonID
@@ -47,7 +46,7 @@ func (r Record) Fields() map[string]any {
 	if r.Name != "" {
 		m["name"] = r.Name
 	}
-	if r.Score != 0 || r.Type == "access_granted" {
+	if r.Score != 0 || r.Type == event.AccessGranted {
 		m["score"] = float64(int64(r.Score*10000+0.5)) / 10000
 	}
 	if r.Reason != "" {
@@ -63,7 +62,7 @@ func (r Record) Fields() map[string]any {
 func (r Record) Payload() []byte {
 	b, err := json.Marshal(r.Fields())
 	if err != nil { // only unsupported Detail values can fail
-		b, _ = json.Marshal(map[string]any{"id": r.ID, "seq": r.Seq, "ts": r.TS.UTC().Format(TSFormat), "type": r.Type})
+		b, _ = json.Marshal(map[string]any{"id": r.ID, "seq": r.Seq, "ts": event.Stamp(r.TS), "type": r.Type})
 	}
 	return b
 }
@@ -71,7 +70,7 @@ func (r Record) Payload() []byte {
 // Record stores an event or alarm and queues its payload in the outbox, in
 // one durable transaction, assigning its id, seq and (if zero) timestamp.
 func (db *DB) Record(ctx context.Context, r Record) (Record, error) {
-	if r.Kind != "event" && r.Kind != "alarm" {
+	if r.Kind != event.KindEvent && r.Kind != event.KindAlarm {
 		return r, fmt.Errorf("facedb: record kind %q is not event or alarm", r.Kind)
 	}
 	if r.Type == "" {
@@ -203,7 +202,7 @@ func (db *DB) Events(ctx context.Context, f EventFilter) ([]Record, error) {
 // OutboxMsg is one queued MQTT message.
 type OutboxMsg struct {
 	Seq       int64
-	Kind      string // event or alarm
+	Kind      string // event.KindEvent or event.KindAlarm
 	Payload   []byte
 	CreatedAt time.Time
 	Attempts  int

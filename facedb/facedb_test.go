@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/migrations"
 )
 
@@ -200,7 +201,7 @@ func TestPeopleAndTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := db.Person(ctx, p.ID)
-	if got.ActiveAt(now) {
+	if ok, _ := got.MayEnter(now); ok {
 		t.Error("disabled person is active")
 	}
 	db.SetEnabled(ctx, p.ID, true)
@@ -208,7 +209,7 @@ func TestPeopleAndTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ = db.Person(ctx, p.ID)
-	if got.ActiveAt(now) || !got.ActiveAt(now.Add(90*time.Minute)) || got.ActiveAt(now.Add(3*time.Hour)) {
+	if ok, _ := got.MayEnter(now); ok || !mayEnter(got, now.Add(90*time.Minute)) || mayEnter(got, now.Add(3*time.Hour)) {
 		t.Errorf("validity window not honoured: %+v", got)
 	}
 	if err := db.SetValidity(ctx, p.ID, now, now.Add(-time.Hour)); err == nil {
@@ -251,7 +252,7 @@ func TestRecordSeqOutboxAndRestart(t *testing.T) {
 	if p["type"] != "access_granted" || p["person_id"].(float64) != 7 || p["name"] != "Alice" || p["score"].(float64) != 0.7812 || p["seq"].(float64) != 1 {
 		t.Errorf("payload = %s", r1.Payload())
 	}
-	if _, err := time.Parse(TSFormat, p["ts"].(string)); err != nil || !strings.Contains(p["ts"].(string), ".") {
+	if _, err := time.Parse(event.TSFormat, p["ts"].(string)); err != nil || !strings.Contains(p["ts"].(string), ".") {
 		t.Errorf("ts %q is not RFC 3339 with ms", p["ts"])
 	}
 	if _, err := db.Record(ctx, Record{Kind: "bogus", Type: "x"}); err == nil {
@@ -366,5 +367,32 @@ func TestPruneAuditAndNoncesByAge(t *testing.T) {
 	}
 	if fresh, _ := db.UseNonce(ctx, "n2", now, time.Minute); fresh {
 		t.Fatal("the recent nonce was pruned")
+	}
+}
+
+func mayEnter(p Person, t time.Time) bool { ok, _ := p.MayEnter(t); return ok }
+
+// TestMayEnterSaysWhy is the one validity rule the camera loop, the web page
+// and facegate people share: the reason is the access_denied event's.
+func TestMayEnterSaysWhy(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		p      Person
+		ok     bool
+		why    string
+		status string
+	}{
+		{Person{Enabled: true, Templates: 2}, true, "", "active"},
+		{Person{Enabled: true}, true, "", "no_photos"},
+		{Person{Enabled: false, Templates: 1, ValidFrom: now.Add(time.Hour)}, false, DenyDisabled, "disabled"},
+		{Person{Enabled: true, Templates: 1, ValidFrom: now.Add(time.Minute)}, false, DenyNotYetValid, "not_yet_valid"},
+		{Person{Enabled: true, Templates: 1, ValidFrom: now}, true, "", "active"},
+		{Person{Enabled: true, Templates: 1, ValidUntil: now}, false, DenyExpired, "expired"},
+		{Person{Enabled: true, Templates: 1, ValidUntil: now.Add(time.Second)}, true, "", "active"},
+	} {
+		ok, why := c.p.MayEnter(now)
+		if ok != c.ok || why != c.why || c.p.Status(now) != c.status {
+			t.Errorf("%+v at %v: MayEnter %v %q, Status %q; want %v %q, %q", c.p, now, ok, why, c.p.Status(now), c.ok, c.why, c.status)
+		}
 	}
 }

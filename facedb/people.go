@@ -22,19 +22,39 @@ type Person struct {
 	Templates  int // number of face templates
 }
 
-// ActiveAt reports whether the person may enter at t: enabled and inside the
-// validity period.
-func (p Person) ActiveAt(t time.Time) bool {
-	if !p.Enabled {
-		return false
+// Why a known person may not enter: the reason of an access_denied event,
+// and the status the web page and facegate people show.
+const (
+	DenyDisabled    = "disabled"
+	DenyNotYetValid = "not_yet_valid"
+	DenyExpired     = "expired"
+)
+
+// MayEnter is the one validity rule: whether the person may enter at t
+// (enabled, and t inside [ValidFrom, ValidUntil)), and when not, why
+// (DenyDisabled, DenyNotYetValid or DenyExpired).
+func (p Person) MayEnter(t time.Time) (ok bool, why string) {
+	switch {
+	case !p.Enabled:
+		return false, DenyDisabled
+	case !p.ValidFrom.IsZero() && t.Before(p.ValidFrom):
+		return false, DenyNotYetValid
+	case !p.ValidUntil.IsZero() && !t.Before(p.ValidUntil):
+		return false, DenyExpired
 	}
-	if !p.ValidFrom.IsZero() && t.Before(p.ValidFrom) {
-		return false
+	return true, ""
+}
+
+// Status is how the person stands at t: "active", the reason MayEnter gives,
+// or "no_photos" for someone who may enter but has no face template.
+func (p Person) Status(t time.Time) string {
+	if ok, why := p.MayEnter(t); !ok {
+		return why
 	}
-	if !p.ValidUntil.IsZero() && !t.Before(p.ValidUntil) {
-		return false
+	if p.Templates == 0 {
+		return "no_photos"
 	}
-	return true
+	return "active"
 }
 
 // Template is one face embedding of a person.

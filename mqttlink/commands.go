@@ -7,16 +7,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/facegate/facegate/door"
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/signedcmd"
-)
-
-// Event types recorded for commands (CONTRACT.md).
-const (
-	typeRemoteUnlock    = "remote_unlock"
-	typeRemoteLock      = "remote_lock"
-	typeCommandRejected = "command_rejected"
 )
 
 // Reply is the JSON published on P/cmd/<name>/reply.
@@ -125,21 +118,21 @@ func (l *Link) unlock(ctx context.Context, name, requestID string, seconds float
 	if d <= 0 {
 		d = time.Duration(l.cfg.Door.UnlockSeconds * float64(time.Second))
 	}
-	if err := l.door.Unlock(ctx, d, door.SourceRemote, requestID); err != nil {
+	if err := l.door.Unlock(ctx, d, event.SourceRemote, requestID); err != nil {
 		l.finish(ctx, name, requestID, false, "unlock failed: "+err.Error(), nil)
 		return
 	}
-	l.record(ctx, facedb.Record{Kind: kindEvent, Type: typeRemoteUnlock, Source: door.SourceRemote,
+	l.record(ctx, facedb.Record{Kind: event.KindEvent, Type: event.RemoteUnlock, Source: event.SourceRemote,
 		Detail: map[string]any{"request_id": requestID, "seconds": d.Seconds(), "via": via}})
 	l.finish(ctx, name, requestID, true, "", nil)
 }
 
 func (l *Link) lock(ctx context.Context, name, requestID, via string) {
-	if err := l.door.Lock(ctx, door.SourceRemote, requestID); err != nil {
+	if err := l.door.Lock(ctx, event.SourceRemote, requestID); err != nil {
 		l.finish(ctx, name, requestID, false, "lock failed: "+err.Error(), nil)
 		return
 	}
-	l.record(ctx, facedb.Record{Kind: kindEvent, Type: typeRemoteLock, Source: door.SourceRemote,
+	l.record(ctx, facedb.Record{Kind: event.KindEvent, Type: event.RemoteLock, Source: event.SourceRemote,
 		Detail: map[string]any{"request_id": requestID, "via": via}})
 	l.finish(ctx, name, requestID, true, "", nil)
 }

@@ -3,6 +3,8 @@ package mqttlink
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/facegate/facegate/event"
 )
 
 // haCommandName names Home Assistant's unsigned lock commands in the audit
@@ -54,8 +56,7 @@ func (l *Link) discovery() map[string][]byte {
 		}),
 		"homeassistant/event/" + node + "/access/config": avail(map[string]any{
 			"name": "Access", "unique_id": node + "_access", "state_topic": l.topics.events,
-			"event_types": []string{"access_granted", "access_denied", "unknown_face", "remote_unlock", "remote_lock",
-				"command_rejected", "exit_button", "door_opened", "door_closed"},
+			"event_types":    event.Types(event.KindEvent),
 			"value_template": "{{ {'event_type': value_json.type, 'name': value_json.name | default(''), 'seq': value_json.seq} | to_json }}",
 		}),
 	}

@@ -10,27 +10,22 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
 )
 
 // Outbox sender parameters.
 const (
-	outboxBatch = 100              // rows read and published per round
-	outboxPoll  = time.Second      // poll for rows written by other processes
-	statsEvery  = time.Second      // refresh of depth/age metrics and limit checks
-	pruneEvery  = time.Hour        // removal of acknowledged outbox rows
-	pruneKeep   = 24 * time.Hour   // acknowledged rows are kept this long
-	retryMax    = 30 * time.Second // cap of the retry back-off while connected
-	typeBacklog = "outbox_backlog"
-	// Delivery alarms (CONTRACT.md v2).
-	typeDeliveryUnconfirmed = "delivery_unconfirmed"
-	typeOutboxBlocked       = "outbox_blocked"
-	parkAfter               = 5                // failures as the first unacknowledged row before it is parked
-	parkRetry               = 10 * time.Minute // a parked row is tried again this often
-	echoBatch               = 200              // echoes marked delivered per transaction
-	kindAlarm               = "alarm"
-	kindEvent               = "event"
-	errNoAckPrefix          = "no PUBACK"
+	outboxBatch    = 100              // rows read and published per round
+	outboxPoll     = time.Second      // poll for rows written by other processes
+	statsEvery     = time.Second      // refresh of depth/age metrics and limit checks
+	pruneEvery     = time.Hour        // removal of acknowledged outbox rows
+	pruneKeep      = 24 * time.Hour   // acknowledged rows are kept this long
+	retryMax       = 30 * time.Second // cap of the retry back-off while connected
+	parkAfter      = 5                // failures as the first unacknowledged row before it is parked
+	parkRetry      = 10 * time.Minute // a parked row is tried again this often
+	echoBatch      = 200              // echoes marked delivered per transaction
+	errNoAckPrefix = "no PUBACK"
 )
 
 // errNoAck is returned when a publish is not acknowledged in time.
@@ -145,7 +140,7 @@ func (l *Link) publishBatch(ctx context.Context, msgs []facedb.OutboxMsg) error 
 	fl := make([]inflight, 0, len(msgs))
 	for _, m := range msgs {
 		topic := l.topics.events
-		if m.Kind == kindAlarm {
+		if m.Kind == event.KindAlarm {
 			topic = l.topics.alarms
 		}
 		fl = append(fl, inflight{msg: m, tok: l.client.Publish(topic, 1, false, m.Payload), at: time.Now()})
@@ -222,7 +217,7 @@ func (l *Link) noteFailure(ctx context.Context, m facedb.OutboxMsg, failure erro
 		return
 	}
 	if _, err := l.db.Record(ctx, facedb.Record{
-		Kind: kindAlarm, Type: typeOutboxBlocked, Source: "system",
+		Kind: event.KindAlarm, Type: event.OutboxBlocked, Source: event.SourceSystem,
 		Reason: fmt.Sprintf("seq %d failed %d times (%v); parked and retried every %s, later rows are sent", m.Seq, n, failure, parkRetry),
 		Detail: map[string]any{"seq": m.Seq, "failures": n, "kind": m.Kind, "retry_s": int64(parkRetry.Seconds())},
 	}); err != nil {
@@ -282,7 +277,7 @@ func (l *Link) checkOutbox(ctx context.Context) {
 	l.log.Error("mqtt outbox backlog limit reached", "depth", st.Depth, "oldest_age", age.Round(time.Second),
 		"max_rows", maxRows, "max_age", maxAge)
 	if _, err := l.db.Record(context.WithoutCancel(ctx), facedb.Record{
-		Kind: kindAlarm, Type: typeBacklog, Source: "system",
+		Kind: event.KindAlarm, Type: event.OutboxBacklog, Source: event.SourceSystem,
 		Reason: fmt.Sprintf("outbox holds %d unsent messages, oldest %s old", st.Depth, age.Round(time.Second)),
 		Detail: map[string]any{"depth": st.Depth, "oldest_age_s": int64(age.Seconds()), "max_rows": maxRows, "max_age_h": l.cfg.MQTT.OutboxMaxAgeHours},
 	}); err != nil {
@@ -342,7 +337,7 @@ func (l *Link) checkDelivery(ctx context.Context) {
 	shown := flagged[:min(len(flagged), 20)]
 	l.log.Error("mqtt delivery unconfirmed", "seqs", shown, "rows", len(flagged), "why", why)
 	if _, err := l.db.Record(context.WithoutCancel(ctx), facedb.Record{
-		Kind: kindAlarm, Type: typeDeliveryUnconfirmed, Source: "system",
+		Kind: event.KindAlarm, Type: event.DeliveryUnconfirmed, Source: event.SourceSystem,
 		Reason: fmt.Sprintf("%d messages not seen back within %d s (seq %v): %s", len(flagged), l.cfg.MQTT.EchoTimeoutSeconds, shown, why),
 		Detail: map[string]any{"seqs": shown, "rows": len(flagged), "echo_timeout_s": l.cfg.MQTT.EchoTimeoutSeconds, "echoes_seen": seen},
 	}); err != nil {

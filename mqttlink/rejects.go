@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/facegate/facegate/door"
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
 )
 
@@ -119,9 +119,9 @@ func (l *Link) flushRejects(ctx context.Context, all bool) {
 	for _, d := range out {
 		l.log.Warn("mqtt commands rejected", "reason", d.reason, "count", d.s.count, "since", d.s.first.UTC().Format(time.RFC3339),
 			"last_command", d.s.command, "last_request_id", d.s.rid, "last_detail", d.s.detail)
-		l.record(ctx, facedb.Record{Kind: kindEvent, Type: typeCommandRejected, Reason: d.reason, Source: door.SourceRemote,
+		l.record(ctx, facedb.Record{Kind: event.KindEvent, Type: event.CommandRejected, Reason: d.reason, Source: event.SourceRemote,
 			Detail: map[string]any{"command": d.s.command, "request_id": d.s.rid, "count": d.s.count,
-				"first_ts": d.s.first.UTC().Format(facedb.TSFormat)}})
+				"first_ts": event.Stamp(d.s.first)}})
 		l.audit(ctx, d.s.command, d.s.rid, false, fmt.Sprintf("%s: %d rejected since %s, last: %s",
 			d.reason, d.s.count, d.s.first.UTC().Format(time.RFC3339), d.s.detail))
 	}

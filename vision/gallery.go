@@ -74,7 +74,7 @@ func (g *Gallery) People() int { return len(g.cur.Load().people) }
 
 // Replace swaps in a new set of templates. Entries whose embedding length
 // differs from the first entry's are dropped (they cannot belong to the
-// same model). Filtering by model id is the caller's job (LoadGallery does
+// same model). Filtering by model id is the caller's job (enrol.LoadGallery does
 // it).
 func (g *Gallery) Replace(entries []Entry) {
 	d := &galleryData{}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/facedb"
 )
 
@@ -17,15 +18,12 @@ import (
 func BenchmarkPhotoCheck(b *testing.B) {
 	e := newEnv(b)
 	ctx := context.Background()
+	svc := e.srv.deps.Enrol
 	good := fileFrom(b, "df01", "img1.jpg")
 	// A small library so the duplicate check has work to do.
 	for _, f := range []string{"img8.jpg", "img9.jpg", "img47.jpg"} {
-		tpl, res := e.srv.checkPhoto(ctx, photo{file: f, data: fileFrom(b, "df02", f).data}, 0)
-		if !res.OK {
-			b.Fatalf("%s: %s", f, res.Error)
-		}
 		for i := range 7 {
-			if _, err := e.db.AddPerson(ctx, f+strings.Repeat("x", i), []facedb.Template{tpl}); err != nil {
+			if _, err := svc.EnrolPerson(ctx, f+strings.Repeat("x", i), []enrol.Photo{{Name: f, Data: fileFrom(b, "df02", f).data}}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -33,8 +31,8 @@ func BenchmarkPhotoCheck(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, res := e.srv.checkPhoto(ctx, photo{file: good.name, data: good.data}, 0); !res.OK {
-			b.Fatal(res.Error)
+		if v := svc.NewBatch(0).Add(ctx, enrol.Photo{Name: good.name, Data: good.data}); !v.OK() {
+			b.Fatal(v.Err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/photo")

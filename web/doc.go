@@ -21,9 +21,8 @@
 // flood cannot lock the admin out. Beyond loopback the page is served over
 // HTTPS with web.cert_file or a self-signed certificate generated under
 // data_dir (cert.go); its fingerprint is logged and shown in the footer.
-// Uploaded photos are checked one at a time as
-// they stream in (size, pixel count, decode, exactly one face, quality
-// gates) and a face that already matches someone else is stored with a
-// warning. The MJPEG live view ends when the client leaves, Run's context
+// Uploaded photos are checked one at a time as they stream in, by the
+// enrolment service (package enrol: size, pixel count, decode, exactly one
+// face, quality gates, duplicate warning). The MJPEG live view ends when the client leaves, Run's context
 // is cancelled, or its session ends (logout, expiry, password change).
 package web

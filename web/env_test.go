@@ -23,6 +23,7 @@ import (
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/door"
+	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/health"
 	"github.com/facegate/facegate/internal/testenv"
@@ -140,7 +141,7 @@ func newEnv(t testing.TB, opts ...func(*config.Config)) *env {
 		t.Fatal(err)
 	}
 	srv, err := New(cfg, Deps{
-		DB: db, Vision: testPipeline(t, cfg), Door: d, Frames: &imageFrames{jpg: jpg}, Health: h,
+		DB: db, Enrol: enrol.New(testPipeline(t, cfg), db, enrol.Options{DuplicateThreshold: cfg.Recognition.Threshold}), Door: d, Frames: &imageFrames{jpg: jpg}, Health: h,
 		Gatherer: reg, Registerer: reg, Log: log,
 		OnLibraryChange: func() { e.mu.Lock(); e.reload++; e.mu.Unlock() },
 	})

@@ -11,15 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
-)
-
-// eventTypes and alarmTypes are the names CONTRACT.md fixes, offered in the
-// entry log's type filter.
-var (
-	eventTypes = []string{"access_granted", "access_denied", "unknown_face", "remote_unlock", "remote_lock",
-		"command_rejected", "exit_button", "door_opened", "door_closed"}
-	alarmTypes = []string{"unknown_face", "door_forced_open", "door_held_open", "camera_lost", "storage_low", "outbox_backlog"}
 )
 
 const (
@@ -74,7 +67,7 @@ func parseEventQuery(q url.Values, defLimit, maxLimit int) (eventQuery, facedb.E
 		}
 		eq.PersonID, f.PersonID = id, id
 	}
-	if eq.Kind != "" && eq.Kind != "event" && eq.Kind != "alarm" {
+	if eq.Kind != "" && eq.Kind != event.KindEvent && eq.Kind != event.KindAlarm {
 		return eq, f, fmt.Errorf("kind must be event or alarm")
 	}
 	if eq.From != "" {
@@ -132,7 +125,7 @@ type eventRow struct {
 
 func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request) {
 	eq, f, err := parseEventQuery(r.URL.Query(), defaultEventLimit, maxEventLimit)
-	data := map[string]any{"Q": eq, "EventTypes": eventTypes, "AlarmTypes": alarmTypes}
+	data := map[string]any{"Q": eq, "EventTypes": event.Types(event.KindEvent), "AlarmTypes": event.Types(event.KindAlarm)}
 	if err != nil {
 		data["Error"] = err.Error()
 		f = facedb.EventFilter{Limit: defaultEventLimit}
@@ -149,7 +142,7 @@ func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]eventRow, len(recs))
 	for i, rec := range recs {
-		rows[i] = eventRow{eventJSON: s.toEventJSON(rec), Alarm: rec.Kind == "alarm"}
+		rows[i] = eventRow{eventJSON: s.toEventJSON(rec), Alarm: rec.Kind == event.KindAlarm}
 	}
 	csvURL := "/api/events.csv"
 	if q := r.URL.Query(); len(q) > 0 {
@@ -218,7 +211,7 @@ func (s *Server) apiEventsCSV(w http.ResponseWriter, r *http.Request) {
 		if rec.Score != 0 {
 			score = strconv.FormatFloat(rec.Score, 'f', 3, 64)
 		}
-		cw.Write([]string{rec.TS.Format("2006-01-02T15:04:05.000Z07:00"), rec.Kind, csvSafe(rec.Type), pid, csvSafe(rec.Name), score,
+		cw.Write([]string{event.Stamp(rec.TS), rec.Kind, csvSafe(rec.Type), pid, csvSafe(rec.Name), score,
 			csvSafe(rec.Reason), csvSafe(rec.Source), strconv.FormatInt(rec.Seq, 10), rec.ID, csvSafe(rec.Snapshot)})
 	}
 	cw.Flush()

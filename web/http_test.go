@@ -356,7 +356,7 @@ func TestEnrolListAndManage(t *testing.T) {
 	resp, body = e.do(c, "POST", "/api/people/"+itoa(ada)+"/validity", strings.NewReader("valid_from=2030-01-01T08:00&valid_until=2030-06-30T18:00"), "application/x-www-form-urlencoded")
 	p, _ := e.db.Person(context.Background(), ada)
 	wantFrom := time.Date(2030, 1, 1, 8, 0, 0, 0, time.Local)
-	if resp.StatusCode != 200 || !p.ValidFrom.Equal(wantFrom) || !strings.Contains(string(body), "not yet valid") {
+	if resp.StatusCode != 200 || !p.ValidFrom.Equal(wantFrom) || !strings.Contains(string(body), `"not_yet_valid"`) {
 		t.Errorf("validity: %d %q from %v", resp.StatusCode, body, p.ValidFrom)
 	}
 	resp, body = e.do(c, "POST", "/api/people/"+itoa(ada)+"/validity", strings.NewReader("valid_from=2030-01-01T08:00&valid_until=2029-01-01T08:00"), "application/x-www-form-urlencoded")
@@ -374,7 +374,7 @@ func TestEnrolListAndManage(t *testing.T) {
 	if _, err := e.db.PersonThumbnail(context.Background(), imp); err == nil {
 		t.Error("deleted person's thumbnail still in the database")
 	}
-	tpls, _ := e.db.Templates(context.Background(), e.srv.deps.Vision.ModelID())
+	tpls, _ := e.db.Templates(context.Background(), e.srv.deps.Enrol.ModelID())
 	for _, tp := range tpls {
 		if tp.PersonID == imp {
 			t.Error("deleted person's template still in the database")

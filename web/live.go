@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/door"
+	"github.com/facegate/facegate/event"
 )
 
 // Door is what the live view needs from the door controller
@@ -65,7 +66,7 @@ func (s *Server) apiUnlock(w http.ResponseWriter, r *http.Request) {
 	d := time.Duration(s.cfg.Door.UnlockSeconds * float64(time.Second))
 	// The controller records the relay action in the audit log with source
 	// "web" and the user as actor.
-	if err := s.deps.Door.Unlock(r.Context(), d, "web", user); err != nil {
+	if err := s.deps.Door.Unlock(r.Context(), d, event.SourceWeb, user); err != nil {
 		s.log.Error("web unlock failed", "user", user, "err", err)
 		writeError(w, http.StatusInternalServerError, "unlock failed: "+err.Error())
 		return

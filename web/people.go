@@ -1,37 +1,27 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	_ "image/gif" // DecodeConfig: size check before OpenCV decodes
-	_ "image/jpeg"
-	_ "image/png"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
+	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/facedb"
-	"github.com/facegate/facegate/vision"
 )
 
-const (
-	maxPhotosPerUpload = 20
-	maxImagePixels     = 40_000_000 // decoded size guard: 40 MP is 120 MB of BGR
-	maxNameLen         = 100
-)
+const maxPhotosPerUpload = 20
 
 // personJSON is a person as /api/people shows it.
 type personJSON struct {
 	ID         int64      `json:"id"`
 	Name       string     `json:"name"`
 	Enabled    bool       `json:"enabled"`
-	Status     string     `json:"status"` // active, disabled, not yet valid, expired, no photos
+	Status     string     `json:"status"` // facedb.Person.Status: active, disabled, not_yet_valid, expired, no_photos
 	ValidFrom  *time.Time `json:"valid_from,omitempty"`
 	ValidUntil *time.Time `json:"valid_until,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
@@ -40,7 +30,7 @@ type personJSON struct {
 }
 
 func toPersonJSON(p facedb.Person, now time.Time) personJSON {
-	j := personJSON{ID: p.ID, Name: p.Name, Enabled: p.Enabled, CreatedAt: p.CreatedAt, Templates: p.Templates, Status: personStatus(p, now)}
+	j := personJSON{ID: p.ID, Name: p.Name, Enabled: p.Enabled, CreatedAt: p.CreatedAt, Templates: p.Templates, Status: p.Status(now)}
 	if !p.ValidFrom.IsZero() {
 		t := p.ValidFrom
 		j.ValidFrom = &t
@@ -53,20 +43,6 @@ func toPersonJSON(p facedb.Person, now time.Time) personJSON {
 		j.Thumbnail = fmt.Sprintf("/api/people/%d/thumbnail", p.ID)
 	}
 	return j
-}
-
-func personStatus(p facedb.Person, now time.Time) string {
-	switch {
-	case !p.Enabled:
-		return "disabled"
-	case !p.ValidFrom.IsZero() && now.Before(p.ValidFrom):
-		return "not yet valid"
-	case !p.ValidUntil.IsZero() && !now.Before(p.ValidUntil):
-		return "expired"
-	case p.Templates == 0:
-		return "no photos"
-	}
-	return "active"
 }
 
 // photoResult is the verdict on one uploaded photo.
@@ -174,64 +150,36 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, check func(p
 	return fields, nil
 }
 
-// photoChecker collects the verdicts on the photos of one upload. forPerson
-// is the person the photos are for (0 = a new person), so a match with that
-// same person is not a warning.
+// photoChecker checks the photos of one upload as they stream in, through
+// the enrolment service (one batch per upload).
 type photoChecker struct {
-	s         *Server
-	ctx       context.Context
-	forPerson int64
-	ts        []facedb.Template
-	res       []photoResult
+	s     *Server
+	ctx   context.Context
+	batch *enrol.Batch
+	res   []photoResult
+}
+
+func (s *Server) newPhotoChecker(ctx context.Context, forPerson int64) *photoChecker {
+	return &photoChecker{s: s, ctx: ctx, batch: s.deps.Enrol.NewBatch(forPerson)}
 }
 
 func (c *photoChecker) check(p photo) {
-	t, pr := c.s.checkPhoto(c.ctx, p, c.forPerson)
-	if pr.OK {
-		c.ts = append(c.ts, t)
-	}
-	c.res = append(c.res, pr)
-}
-
-func (s *Server) checkPhoto(ctx context.Context, p photo, forPerson int64) (t facedb.Template, res photoResult) {
-	defer func(start time.Time) {
-		s.metrics.photoSeconds.Observe(time.Since(start).Seconds())
-		s.metrics.photos.WithLabelValues(photoOutcome(res)).Inc()
-	}(time.Now())
-	res = photoResult{File: p.file}
+	start := time.Now()
+	var v enrol.Verdict
 	if p.tooLarge {
-		res.Error = fmt.Sprintf("too large: the limit is %g MB per photo", s.cfg.Web.MaxUploadMB)
-		return facedb.Template{}, res
+		v = c.batch.Refuse(p.file, fmt.Errorf("%w: the limit is %g MB per photo", enrol.ErrTooLarge, c.s.cfg.Web.MaxUploadMB))
+	} else {
+		v = c.batch.Add(c.ctx, enrol.Photo{Name: p.file, Data: p.data})
 	}
-	if len(p.data) == 0 {
-		res.Error = "empty file"
-		return facedb.Template{}, res
+	res := photoResult{File: v.Photo, OK: v.OK()}
+	if !v.OK() {
+		res.Error = enrol.Explain(v.Err)
+	} else if v.Duplicate != nil {
+		res.Warning = "this face " + v.Duplicate.String()
 	}
-	if cfg, _, err := image.DecodeConfig(bytes.NewReader(p.data)); err == nil && cfg.Width*cfg.Height > maxImagePixels {
-		res.Error = fmt.Sprintf("too large: %dx%d pixels; use a photo under %d megapixels", cfg.Width, cfg.Height, maxImagePixels/1_000_000)
-		return facedb.Template{}, res
-	}
-	img, err := vision.DecodeImage(p.data)
-	if err != nil {
-		res.Error = describeEnrolError(err)
-		return facedb.Template{}, res
-	}
-	defer img.Close()
-	a, thumb, err := s.deps.Vision.Enrol(img)
-	if err != nil {
-		res.Error = describeEnrolError(err)
-		return facedb.Template{}, res
-	}
-	res.OK = true
-	if w := s.duplicateWarning(ctx, a.Embedding, forPerson); w != "" {
-		res.Warning = w
-	}
-	return facedb.Template{
-		Model:     s.deps.Vision.ModelID(),
-		Embedding: a.Embedding,
-		Quality:   a.Quality.Sharpness,
-		Thumbnail: thumb,
-	}, res
+	c.s.metrics.photoSeconds.Observe(time.Since(start).Seconds())
+	c.s.metrics.photos.WithLabelValues(photoOutcome(res)).Inc()
+	c.res = append(c.res, res)
 }
 
 // photoOutcome is the metrics label of a verdict.
@@ -245,98 +193,10 @@ func photoOutcome(r photoResult) string {
 	return "refused"
 }
 
-// describeEnrolError turns a vision error into the message shown next to
-// the photo.
-func describeEnrolError(err error) string {
-	detail := func(sentinel error) string {
-		return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
-	}
-	switch {
-	case errors.Is(err, vision.ErrDecode):
-		return "not an image, or a damaged one (JPEG or PNG expected)"
-	case errors.Is(err, vision.ErrTooSmall):
-		return "image too small: " + detail(vision.ErrTooSmall)
-	case errors.Is(err, vision.ErrNoFace):
-		return "no face found in this photo"
-	case errors.Is(err, vision.ErrSeveralFaces):
-		return "several faces in this photo (" + detail(vision.ErrSeveralFaces) + "): use a photo of this person alone"
-	case errors.Is(err, vision.ErrLowQuality):
-		return "face not usable: " + detail(vision.ErrLowQuality)
-	}
-	return "could not check this photo: " + strings.TrimPrefix(err.Error(), "vision: ")
-}
-
-// duplicateWarning names another person this face already matches.
-func (s *Server) duplicateWarning(ctx context.Context, emb []float32, forPerson int64) string {
-	if !s.cfg.Recognition.DuplicateWarn || len(emb) == 0 {
-		return ""
-	}
-	g, err := s.currentGallery(ctx)
-	if err != nil {
-		s.log.Warn("duplicate check skipped", "err", err)
-		return ""
-	}
-	m := g.MatchAny(emb)
-	if m.PersonID == 0 || float64(m.Score) < s.cfg.Recognition.Threshold {
-		return ""
-	}
-	if m.PersonID == forPerson {
-		if m.SecondPersonID == 0 || float64(m.SecondScore) < s.cfg.Recognition.Threshold {
-			return ""
-		}
-		return fmt.Sprintf("this face also matches %s (person %d, score %.2f)", s.personName(ctx, m.SecondPersonID), m.SecondPersonID, m.SecondScore)
-	}
-	return fmt.Sprintf("this face already matches %s (person %d, score %.2f)", m.Name, m.PersonID, m.Score)
-}
-
-func (s *Server) personName(ctx context.Context, id int64) string {
-	p, err := s.deps.DB.Person(ctx, id)
-	if err != nil {
-		return "another person"
-	}
-	return p.Name
-}
-
-// currentGallery reloads the server's copy of the face library when the
-// database says it changed.
-func (s *Server) currentGallery(ctx context.Context) (*vision.Gallery, error) {
-	s.galleryMu.Lock()
-	defer s.galleryMu.Unlock()
-	rev, err := s.deps.DB.LibraryRevision(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if s.gallery != nil && rev == s.galleryRev {
-		return s.gallery, nil
-	}
-	g := vision.NewGallery(s.deps.Vision.ModelID())
-	if err := vision.LoadGallery(ctx, s.deps.DB, g); err != nil {
-		return nil, err
-	}
-	s.gallery, s.galleryRev = g, rev
-	return g, nil
-}
-
 func (s *Server) libraryChanged() {
 	if s.deps.OnLibraryChange != nil {
 		s.deps.OnLibraryChange()
 	}
-}
-
-func validName(n string) (string, error) {
-	n = strings.TrimSpace(n)
-	if n == "" {
-		return "", errors.New("a name is required")
-	}
-	if len([]rune(n)) > maxNameLen {
-		return "", fmt.Errorf("the name is longer than %d characters", maxNameLen)
-	}
-	for _, r := range n {
-		if unicode.IsControl(r) {
-			return "", errors.New("the name contains control characters")
-		}
-	}
-	return n, nil
 }
 
 // ---- handlers ----
@@ -357,7 +217,7 @@ func (s *Server) peoplePage(w http.ResponseWriter, r *http.Request) {
 		"People":    list,
 		"MaxMB":     s.cfg.Web.MaxUploadMB,
 		"HasCamera": s.deps.Frames != nil,
-		"HasVision": s.deps.Vision != nil,
+		"HasVision": s.deps.Enrol != nil,
 	})
 }
 
@@ -402,34 +262,34 @@ func (s *Server) apiPerson(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiAddPerson(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Vision == nil {
+	if s.deps.Enrol == nil {
 		writeError(w, http.StatusServiceUnavailable, "face recognition is not running; photos cannot be checked")
 		return
 	}
-	pc := &photoChecker{s: s, ctx: r.Context()}
+	pc := s.newPhotoChecker(r.Context(), 0)
 	fields, err := s.readUpload(w, r, pc.check)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errUpload.Error()+": "))
 		return
 	}
-	name, err := validName(fields["name"])
+	name, err := enrol.CleanName(fields["name"])
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, uploadResult{Error: err.Error(), Photos: []photoResult{}})
+		writeJSON(w, http.StatusBadRequest, uploadResult{Error: enrol.Explain(err), Photos: []photoResult{}})
 		return
 	}
 	if pc.refuseEmpty(w) {
 		return
 	}
-	ts, res := pc.ts, pc.res
-	p, err := s.deps.DB.AddPerson(r.Context(), name, ts)
+	res, stored := pc.res, pc.batch.Accepted()
+	p, err := pc.batch.CreatePerson(r.Context(), name)
 	if err != nil {
 		s.log.Error("adding person failed", "name", name, "err", err)
 		writeJSON(w, http.StatusInternalServerError, uploadResult{Error: "storing the person failed; nothing was stored", Photos: res})
 		return
 	}
 	user, _ := userFrom(r.Context())
-	s.audit(r.Context(), user, "person_add", fmt.Sprintf("person %d", p.ID), fmt.Sprintf("%s, %d photos", name, len(ts)), true)
-	s.log.Info("person enrolled", "id", p.ID, "name", name, "photos", len(ts), "refused", len(res)-len(ts), "user", user)
+	s.audit(r.Context(), user, "person_add", fmt.Sprintf("person %d", p.ID), fmt.Sprintf("%s, %d photos", name, stored), true)
+	s.log.Info("person enrolled", "id", p.ID, "name", name, "photos", stored, "refused", len(res)-stored, "user", user)
 	s.libraryChanged()
 	pj := toPersonJSON(p, time.Now())
 	writeJSON(w, http.StatusCreated, uploadResult{Person: &pj, Photos: res})
@@ -441,7 +301,7 @@ func (pc *photoChecker) refuseEmpty(w http.ResponseWriter) bool {
 	switch {
 	case len(pc.res) == 0:
 		writeJSON(w, http.StatusBadRequest, uploadResult{Error: "add at least one photo", Photos: []photoResult{}})
-	case len(pc.ts) == 0:
+	case pc.batch.Accepted() == 0:
 		writeJSON(w, http.StatusUnprocessableEntity, uploadResult{Error: "no usable photo; nothing was stored", Photos: pc.res})
 	default:
 		return false
@@ -450,7 +310,7 @@ func (pc *photoChecker) refuseEmpty(w http.ResponseWriter) bool {
 }
 
 func (s *Server) apiAddPhotos(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Vision == nil {
+	if s.deps.Enrol == nil {
 		writeError(w, http.StatusServiceUnavailable, "face recognition is not running; photos cannot be checked")
 		return
 	}
@@ -458,7 +318,7 @@ func (s *Server) apiAddPhotos(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	pc := &photoChecker{s: s, ctx: r.Context(), forPerson: p.ID}
+	pc := s.newPhotoChecker(r.Context(), p.ID)
 	_, err := s.readUpload(w, r, pc.check)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errUpload.Error()+": "))
@@ -467,14 +327,14 @@ func (s *Server) apiAddPhotos(w http.ResponseWriter, r *http.Request) {
 	if pc.refuseEmpty(w) {
 		return
 	}
-	ts, res := pc.ts, pc.res
-	if err := s.deps.DB.AddTemplates(r.Context(), p.ID, ts); err != nil {
+	res, stored := pc.res, pc.batch.Accepted()
+	if err := pc.batch.AddToPerson(r.Context()); err != nil {
 		s.log.Error("adding photos failed", "id", p.ID, "err", err)
 		writeJSON(w, http.StatusInternalServerError, uploadResult{Error: "storing the photos failed; nothing was stored", Photos: res})
 		return
 	}
 	user, _ := userFrom(r.Context())
-	s.audit(r.Context(), user, "person_photos", fmt.Sprintf("person %d", p.ID), fmt.Sprintf("%d photos added", len(ts)), true)
+	s.audit(r.Context(), user, "person_photos", fmt.Sprintf("person %d", p.ID), fmt.Sprintf("%d photos added", stored), true)
 	s.libraryChanged()
 	if np, err := s.deps.DB.Person(r.Context(), p.ID); err == nil {
 		p = np

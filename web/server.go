@@ -12,16 +12,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/health"
-	"github.com/facegate/facegate/vision"
 )
 
 //go:embed templates/*.html
@@ -43,11 +43,11 @@ type rawFrames interface {
 }
 
 // Deps are the parts of the appliance the web page uses. DB is required;
-// without Vision uploads are refused, without Door the live view has no door
+// without Enrol uploads are refused, without Door the live view has no door
 // controls, without Frames there is no stream.
 type Deps struct {
 	DB              *facedb.DB
-	Vision          *vision.Pipeline
+	Enrol           *enrol.Service // checks and stores uploaded photos
 	Door            Door
 	Frames          Frames
 	Health          *health.Tracker
@@ -70,10 +70,6 @@ type Server struct {
 	now      func() time.Time // the clock of sessions and login limits (tests move it)
 	handler  http.Handler
 	started  time.Time
-
-	galleryMu  sync.Mutex
-	gallery    *vision.Gallery
-	galleryRev int64
 
 	streams chan struct{} // concurrent MJPEG streams allowed
 	metrics metrics
@@ -362,6 +358,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 }
 
 var pageFuncs = template.FuncMap{
+	// words shows a status code (not_yet_valid) as words (not yet valid).
+	"words": func(code string) string { return strings.ReplaceAll(code, "_", " ") },
 	"ts": func(t time.Time) string {
 		if t.IsZero() {
 			return ""

@@ -88,7 +88,7 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 			return nil, nil, cleanup, err
 		}
 		srv, err := web.New(cfg, web.Deps{
-			DB: db, Vision: pipe, Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Registerer: reg, Log: log,
+			DB: db, Enrol: enrolService(cfg, pipe, db, nil), Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Registerer: reg, Log: log,
 			OnLibraryChange: loop.ReloadGallery,
 		})
 		if err != nil {

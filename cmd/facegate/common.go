@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"io"
 	"log/slog"
 	"os"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/vision"
 )
 
 // loadConfig reads the configuration file; an empty path is an error because
@@ -36,6 +37,17 @@ func openDB(ctx context.Context, cfg config.Config) (*facedb.DB, error) {
 		return nil, fmt.Errorf("database %s (data_dir %q, set in %s): %w", cfg.DBPath(), cfg.DataDir, file, err)
 	}
 	return db, nil
+}
+
+// enrolService is the enrolment service every command uses, with the
+// configured duplicate warning; g, if not nil, is the gallery to check
+// duplicates against (the camera loop's in the daemon).
+func enrolService(cfg config.Config, p *vision.Pipeline, db *facedb.DB, g enrol.Matcher) *enrol.Service {
+	o := enrol.Options{Gallery: g}
+	if cfg.Recognition.DuplicateWarn {
+		o.DuplicateThreshold = cfg.Recognition.Threshold
+	}
+	return enrol.New(p, db, o)
 }
 
 // newLogger returns the daemon's logger: JSON under systemd (JOURNAL_STREAM

@@ -12,6 +12,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/vision"
 )
@@ -60,18 +61,14 @@ func runEnrol(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer p.Close()
-	dup := 0.0
-	if cfg.Recognition.DuplicateWarn {
-		dup = cfg.Recognition.Threshold
-	}
-	e := &enroller{ctx: ctx, p: p, db: db, dup: dup, stdout: stdout, stderr: stderr}
+	e := &enroller{ctx: ctx, svc: enrolService(cfg, p, db, nil), stdout: stdout, stderr: stderr}
 
 	if *name != "" {
-		res, err := e.person(*name, files, nil)
+		person, _, err := e.person(*name, files)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, res.Person.ID)
+		fmt.Fprintln(stdout, person.ID)
 		return nil
 	}
 
@@ -87,7 +84,7 @@ func runEnrol(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	e.bar = bar
 	var failed []string
 	for _, pp := range people {
-		res, err := e.person(pp.name, pp.files, bar)
+		person, accepted, err := e.person(pp.name, pp.files)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -96,7 +93,7 @@ func runEnrol(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			e.say("%s: %v", pp.name, err)
 			continue
 		}
-		e.out("%d\t%s\t%d template(s)", res.Person.ID, res.Person.Name, res.Accepted)
+		e.out("%d\t%s\t%d template(s)", person.ID, person.Name, accepted)
 	}
 	if bar != nil {
 		_ = bar.Finish()
@@ -109,9 +106,7 @@ func runEnrol(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 type enroller struct {
 	ctx            context.Context
-	p              *vision.Pipeline
-	db             *facedb.DB
-	dup            float64
+	svc            *enrol.Service
 	bar            *progressbar.ProgressBar
 	stdout, stderr io.Writer
 }
@@ -132,43 +127,30 @@ func (e *enroller) out(format string, args ...any) {
 
 // person enrols one person from image files; refusals and duplicate
 // warnings go to stderr, each naming its file.
-func (e *enroller) person(name string, files []string, bar *progressbar.ProgressBar) (vision.EnrolResult, error) {
-	imgs := make([]vision.EnrolImage, 0, len(files))
-	var res vision.EnrolResult
+func (e *enroller) person(name string, files []string) (facedb.Person, int, error) {
+	b := e.svc.NewBatch(0)
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			e.say("%s: refused: %v", f, err)
-			continue
+		if err := e.ctx.Err(); err != nil {
+			return facedb.Person{}, 0, err
 		}
-		imgs = append(imgs, vision.EnrolImage{Name: f, Data: b})
+		var v enrol.Verdict
+		if data, err := os.ReadFile(f); err != nil {
+			v = b.Refuse(f, err)
+		} else {
+			v = b.Add(e.ctx, enrol.Photo{Name: f, Data: data})
+		}
+		switch {
+		case !v.OK():
+			e.say("%s: refused: %v", v.Photo, v.Err)
+		case v.Duplicate != nil:
+			e.say("warning: %s %s", v.Photo, v.Duplicate)
+		}
+		if e.bar != nil {
+			_ = e.bar.Add(1)
+		}
 	}
-	refusedIO := len(files) - len(imgs)
-	if len(imgs) > 0 {
-		var err error
-		o := vision.EnrolOptions{DupThreshold: e.dup}
-		if bar != nil {
-			o.OnImage = func(string) { _ = bar.Add(1) }
-		}
-		res, err = vision.EnrolPerson(e.ctx, e.p, e.db, name, imgs, o)
-		for _, r := range res.Refused {
-			e.say("%s: refused: %v", r.Image, r.Err)
-		}
-		for _, d := range res.Duplicates {
-			e.say("warning: %s", d)
-		}
-		if bar != nil {
-			_ = bar.Add(refusedIO)
-		}
-		if err != nil {
-			return res, err
-		}
-		return res, nil
-	}
-	if bar != nil {
-		_ = bar.Add(len(files))
-	}
-	return res, fmt.Errorf("%w: %q: all %d image(s) refused", vision.ErrNothingEnrolled, name, refusedIO)
+	p, err := b.CreatePerson(e.ctx, name)
+	return p, b.Accepted(), err
 }
 
 type enrolDirPerson struct {

@@ -78,16 +78,17 @@ func runPeople(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if *asJSON {
 			enc := json.NewEncoder(stdout)
 			for _, p := range people {
-				if err := enc.Encode(personJSON(p)); err != nil {
+				if err := enc.Encode(personJSON(p, time.Now())); err != nil {
 					return err
 				}
 			}
 			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tENABLED\tTEMPLATES\tVALID\tCREATED")
+		now := time.Now()
+		fmt.Fprintln(tw, "ID\tNAME\tENABLED\tTEMPLATES\tSTATUS\tVALID\tCREATED")
 		for _, p := range people {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", p.ID, p.Name, yesNo(p.Enabled), p.Templates, validity(p), p.CreatedAt.Local().Format(time.DateTime))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", p.ID, p.Name, yesNo(p.Enabled), p.Templates, p.Status(now), validity(p), p.CreatedAt.Local().Format(time.DateTime))
 		}
 		return tw.Flush()
 	case "disable", "enable":
@@ -148,8 +149,8 @@ func validity(p facedb.Person) string {
 	return f(p.ValidFrom) + " - " + f(p.ValidUntil)
 }
 
-func personJSON(p facedb.Person) map[string]any {
-	m := map[string]any{"id": p.ID, "name": p.Name, "enabled": p.Enabled, "templates": p.Templates,
+func personJSON(p facedb.Person, now time.Time) map[string]any {
+	m := map[string]any{"id": p.ID, "name": p.Name, "enabled": p.Enabled, "templates": p.Templates, "status": p.Status(now),
 		"created": p.CreatedAt.UTC().Format(time.RFC3339)}
 	if !p.ValidFrom.IsZero() {
 		m["valid_from"] = p.ValidFrom.UTC().Format(time.RFC3339)

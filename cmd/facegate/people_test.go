@@ -23,7 +23,7 @@ func TestPeopleCommand(t *testing.T) {
 		t.Fatalf("disable: %q, %v", out, err)
 	}
 	list, _, _ := visionRun(t, "people", "-config", cfg)
-	if !regexp.MustCompile(`(?m)^1\s+Alice\s+no\s+1\s`).MatchString(list) || !regexp.MustCompile(`(?m)^2\s+Bob\s+yes\s+1\s`).MatchString(list) {
+	if !regexp.MustCompile(`(?m)^1\s+Alice\s+no\s+1\s+disabled\s`).MatchString(list) || !regexp.MustCompile(`(?m)^2\s+Bob\s+yes\s+1\s+active\s`).MatchString(list) || !regexp.MustCompile(`(?m)^2\s+Bob\s+yes\s+1\s`).MatchString(list) {
 		t.Errorf("list after disable:\n%s", list)
 	}
 	out, _, err := visionRun(t, "people", "-config", cfg, "-json")
@@ -32,7 +32,7 @@ func TestPeopleCommand(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var first map[string]any
-	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &first) != nil || first["name"] != "Alice" || first["enabled"] != false || first["templates"] != float64(1) {
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &first) != nil || first["name"] != "Alice" || first["enabled"] != false || first["templates"] != float64(1) || first["status"] != "disabled" {
 		t.Errorf("json list:\n%s", out)
 	}
 	if _, _, err := visionRun(t, "people", "-config", cfg, "enable", "1"); err != nil {

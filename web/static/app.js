@@ -147,7 +147,7 @@ function initPeople() {
     const li = f.closest("li.person");
     const m = $(".person-msg", li);
     const r = await api("POST", "/api/people/" + li.dataset.id + "/validity", new URLSearchParams(new FormData(f)));
-    if (r.ok) { setMsg(m, "Saved: " + r.data.status + ".", "ok"); $(".badge", li).textContent = r.data.status; li.dataset.status = r.data.status; }
+    if (r.ok) { var words = r.data.status.replace(/_/g, " "); setMsg(m, "Saved: " + words + ".", "ok"); $(".badge", li).textContent = words; li.dataset.status = r.data.status; }
     else { setMsg(m, (r.data && r.data.error) || "failed", "error"); }
   });
   people.addEventListener("change", async (ev) => {

@@ -1,0 +1,13 @@
+// Package enrol is the one way faces enter the library: facegate enrol (the
+// command line), the web page's uploads and its capture from the live
+// camera, and the tests all use a Service.
+//
+// It owns the rules for what is stored: the photo check (not empty, at most
+// MaxImagePixels, decodable, exactly one face passing the quality gates of
+// package vision), the name rule, the meaning of every stored template field
+// (Quality is the detector's score of the face, 0..1) and the duplicate
+// warning (a face that already matches another person is stored, with a
+// warning naming that person). It also loads the library into a
+// vision.Gallery (LoadGallery), which keeps package vision free of the
+// database.
+package enrol
