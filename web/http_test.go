@@ -379,6 +379,11 @@ func TestEnrolListAndManage(t *testing.T) {
 		if tp.PersonID == imp {
 			t.Error("deleted person's template still in the database")
 		}
+		// templates.quality means the same as from facegate enrol: the
+		// detector's score of the face.
+		if tp.Quality < 0.9 || tp.Quality > 1 {
+			t.Errorf("uploaded template quality %v, want the detector score (0.9..1)", tp.Quality)
+		}
 	}
 	if resp, _ := e.do(c, "GET", "/api/people/"+itoa(imp)+"/thumbnail", nil, ""); resp.StatusCode != 404 {
 		t.Errorf("thumbnail of deleted person: %d", resp.StatusCode)
