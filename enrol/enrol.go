@@ -199,7 +199,7 @@ func (b *Batch) Refuse(photo string, err error) Verdict {
 // Add checks one photo and keeps its template when it is accepted.
 func (b *Batch) Add(ctx context.Context, ph Photo) Verdict {
 	v := Verdict{Photo: ph.Name}
-	t, err := b.s.check(ph.Data)
+	t, err := b.s.Check(ph.Data)
 	if err != nil {
 		v.Err = err
 	} else {
@@ -257,8 +257,11 @@ func (b *Batch) AddToPerson(ctx context.Context) error {
 	return nil
 }
 
-// check is the one photo check: it returns the template to store.
-func (s *Service) check(data []byte) (facedb.Template, error) {
+// Check is the one photo check, without storing anything: the template
+// (with its thumbnail) that enrolling the photo would store, or why the
+// photo is refused. Batches use it; so does facegate site enrol, which
+// publishes the template instead of storing it.
+func (s *Service) Check(data []byte) (facedb.Template, error) {
 	if len(data) == 0 {
 		return facedb.Template{}, ErrEmpty
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/internal/testenv"
 	"github.com/facegate/facegate/vision"
@@ -164,7 +165,7 @@ func TestTemplatesOfAnotherModelAreKeptNotMatched(t *testing.T) {
 	}
 	eventually(t, "Cy arrives", func() bool { _, ok := personNamed(t, db, "Cy"); return ok })
 	g := vision.NewGallery("fr512")
-	if err := vision.LoadGallery(ctx, db, g); err != nil {
+	if _, err := enrol.LoadGallery(ctx, db, g); err != nil {
 		t.Fatal(err)
 	}
 	if g.Len() != 1 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/site"
 	"github.com/facegate/facegate/vision"
 )
@@ -160,11 +161,12 @@ func siteRecordFromImages(cfg config.Config, name, from, until string, thumb boo
 		return site.Record{}, err
 	}
 	defer p.Close()
+	svc := enrolService(cfg, p, nil, nil)
 	var ts []site.Template
 	var thumbnail []byte
 	var refused []string
 	for _, f := range files {
-		t, th, err := siteTemplate(p, f)
+		t, th, err := siteTemplate(svc, f)
 		if err != nil {
 			fmt.Fprintf(stderr, "facegate site: %s: refused: %v\n", f, err)
 			refused = append(refused, f)
@@ -186,21 +188,17 @@ func siteRecordFromImages(cfg config.Config, name, from, until string, thumb boo
 	return rec, nil
 }
 
-func siteTemplate(p *vision.Pipeline, file string) (site.Template, []byte, error) {
+// siteTemplate checks one photo with the enrolment service's photo check.
+func siteTemplate(svc *enrol.Service, file string) (site.Template, []byte, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return site.Template{}, nil, err
 	}
-	img, err := vision.DecodeImage(b)
+	t, err := svc.Check(b)
 	if err != nil {
 		return site.Template{}, nil, err
 	}
-	defer img.Close()
-	a, th, err := p.Enrol(img)
-	if err != nil {
-		return site.Template{}, nil, err
-	}
-	return site.Template{Model: p.ModelID(), Embedding: site.Embedding(a.Embedding), Quality: float64(a.Face.Score)}, th, nil
+	return site.Template{Model: t.Model, Embedding: site.Embedding(t.Embedding), Quality: t.Quality}, t.Thumbnail, nil
 }
 
 func siteList(ctx context.Context, admin *site.Admin, stdout, stderr io.Writer) error {
