@@ -19,15 +19,21 @@ import (
 // siteKeys makes a site key pair in a temporary directory.
 func siteKeys(t testing.TB) (ed25519.PrivateKey, string) {
 	t.Helper()
-	privPath, pubPath, err := InitKeys(t.TempDir())
+	_, pubPath, err := InitKeys(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, err := LoadPrivateKey(privPath)
+	return mustSiteKey(t, pubPath), pubPath
+}
+
+// mustSiteKey loads the private key beside the public key pubPath.
+func mustSiteKey(t testing.TB, pubPath string) ed25519.PrivateKey {
+	t.Helper()
+	priv, err := LoadPrivateKey(filepath.Join(filepath.Dir(pubPath), PrivateKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return priv, pubPath
+	return priv
 }
 
 // doorConfig is the configuration of a site door on broker url.

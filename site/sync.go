@@ -66,6 +66,10 @@ type SyncOptions struct {
 	OnApplied func(n int)
 }
 
+// maxSeenBad bounds the memory of refused messages (a flood of distinct
+// bad records is then counted again after a reconnect, never unbounded).
+const maxSeenBad = 10000
+
 // Syncer keeps a door's face library equal to its site's retained records.
 type Syncer struct {
 	cfg    config.Config
@@ -80,6 +84,7 @@ type Syncer struct {
 	states  map[string]facedb.SiteState
 	applied int64
 	refused map[string]int64
+	seenBad map[[32]byte]struct{} // refused messages already counted
 	wake    chan struct{}
 	client  mqtt.Client
 
@@ -110,7 +115,7 @@ func NewSyncer(cfg config.Config, db *facedb.DB, log *slog.Logger, o SyncOptions
 	}
 	return &Syncer{
 		cfg: cfg, pub: pub, db: db, log: log, o: o, topics: TopicsFor(cfg, cfg.Site.Name),
-		refused: map[string]int64{}, wake: make(chan struct{}, 1),
+		refused: map[string]int64{}, seenBad: map[[32]byte]struct{}{}, wake: make(chan struct{}, 1),
 		appliedC: prometheus.NewCounter(prometheus.CounterOpts{Name: "facegate_site_records_applied_total",
 			Help: "Site person records applied to the local face library."}),
 		refusedC: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facegate_site_records_refused_total",
@@ -249,7 +254,7 @@ func (s *Syncer) apply(ctx context.Context, batch []inbound) {
 			}
 		}
 		if err != nil {
-			s.refuse(ctx, id, err)
+			s.refuse(ctx, id, m.payload, err)
 			continue
 		}
 		if _, ok := winners[id]; !ok {
@@ -267,8 +272,17 @@ func (s *Syncer) apply(ctx context.Context, batch []inbound) {
 	}
 	stored, err := s.db.ApplySitePeople(ctx, ps)
 	if err != nil {
-		// Nothing was changed; the records come back on the next reconnect.
-		s.log.Error("site: applying site records failed", "records", len(ps), "err", err)
+		// Nothing was changed: keep the batch and try again shortly.
+		s.log.Error("site: applying site records failed; retrying", "records", len(ps), "err", err)
+		s.mu.Lock()
+		s.queue = append(batch, s.queue...)
+		s.mu.Unlock()
+		time.AfterFunc(5*time.Second, func() {
+			select {
+			case s.wake <- struct{}{}:
+			default:
+			}
+		})
 		return
 	}
 	s.mu.Lock()
@@ -287,12 +301,23 @@ func (s *Syncer) apply(ctx context.Context, batch []inbound) {
 	s.publishStatus()
 }
 
-func (s *Syncer) refuse(ctx context.Context, id string, err error) {
+func (s *Syncer) refuse(ctx context.Context, id string, payload []byte, err error) {
 	reason := ReasonOf(err)
 	if reason == "" {
 		reason = ReasonMalformed
 	}
+	// The broker hands a retained bad record over again on every
+	// reconnect: count and audit each distinct one once.
+	key := sha256.Sum256(append([]byte(id+"\n"), payload...))
 	s.mu.Lock()
+	if _, seen := s.seenBad[key]; seen {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.seenBad) >= maxSeenBad {
+		clear(s.seenBad)
+	}
+	s.seenBad[key] = struct{}{}
 	s.refused[reason]++
 	s.mu.Unlock()
 	s.refusedC.WithLabelValues(reason).Inc()

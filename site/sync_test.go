@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -299,5 +301,102 @@ func TestEqualVersionsResolveAlikeOnEveryDoor(t *testing.T) {
 	}
 	if names[0] != names[1] {
 		t.Errorf("doors disagree on a tie: %q vs %q", names[0], names[1])
+	}
+}
+
+// TestRefusedRecordIsAuditedOnce: a forged retained record comes back on
+// every reconnect; the door counts and audits it once, not per reconnect.
+func TestRefusedRecordIsAuditedOnce(t *testing.T) {
+	ctx := context.Background()
+	br := testenv.StartBroker(t)
+	_, pubPath := siteKeys(t)
+	priv, _ := siteKeys(t) // not the site's key
+	db := openDB(t)
+	s, _ := startSyncer(t, doorConfig(t, "door", br.URL, pubPath), db, SyncOptions{})
+	r := rand.New(rand.NewPCG(15, 16))
+	rec, _ := NewPerson("Mallory", []Template{fr512(r)}, nil)
+	rec.Site = "hq"
+	forged, err := Sign(priv, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := dial(t, doorConfig(t, "admin", br.URL, pubPath))
+	if err := admin.Publish(ctx, rec.UUID, forged.Message); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the forgery is refused", func() bool { return s.Status().Refused[ReasonBadSignature] == 1 })
+	br.Restart()
+	// A genuine record published after the restart arrives in the same
+	// retained burst as the forgery when the door resubscribes.
+	sitePriv, genuine := mustSiteKey(t, pubPath), rand.New(rand.NewPCG(17, 18))
+	ok, _ := NewPerson("Olivia", []Template{fr512(genuine)}, nil)
+	if _, err := dial(t, doorConfig(t, "admin2", br.URL, pubPath)).Put(ctx, sitePriv, ok); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the door reconnects and applies Olivia", func() bool { _, found := personNamed(t, db, "Olivia"); return found })
+	if n := s.Status().Refused[ReasonBadSignature]; n != 1 {
+		t.Errorf("forgery counted %d times, want once", n)
+	}
+	if n := refusedAudits(t, db, ReasonBadSignature); n != 1 {
+		t.Errorf("forgery audited %d times, want once", n)
+	}
+}
+
+// TestDocumentedACL: with the ACL of docs/install-pi.md ("Many doors"), a
+// door receives the people and reports its status, but cannot publish a
+// person record nor another door's status.
+func TestDocumentedACL(t *testing.T) {
+	ctx := context.Background()
+	acl := filepath.Join(t.TempDir(), "acl")
+	if err := os.WriteFile(acl, []byte(`user site-admin
+topic write facegate/site/hq/people/#
+topic read facegate/site/hq/#
+
+pattern read facegate/site/hq/people/#
+pattern write facegate/site/hq/doors/%u
+pattern readwrite facegate/%u/#
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	br := testenv.StartBroker(t, "acl_file "+acl)
+	priv, pubPath := siteKeys(t)
+	adminCfg := doorConfig(t, "admin", br.URL, pubPath)
+	adminCfg.MQTT.Username = "site-admin"
+	admin := dial(t, adminCfg)
+	doorCfg := doorConfig(t, "door-1", br.URL, pubPath)
+	doorCfg.MQTT.Username = "door-1"
+	db := openDB(t)
+	startSyncer(t, doorCfg, db, SyncOptions{})
+	r := rand.New(rand.NewPCG(19, 20))
+	rec, _ := NewPerson("Ada", []Template{fr512(r)}, nil)
+	if _, err := admin.Put(ctx, priv, rec); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the door receives Ada under the ACL", func() bool { _, ok := personNamed(t, db, "Ada"); return ok })
+	eventually(t, "the door's status is published under the ACL", func() bool {
+		doors, err := admin.Doors(ctx)
+		return err == nil && len(doors) == 1 && doors[0].Device == "door-1" && doors[0].People == 1
+	})
+	// The door's credentials cannot write the site's people or another
+	// door's status (mosquitto acknowledges and drops the publish).
+	door := dial(t, doorCfg)
+	rogue, _ := NewPerson("Rogue", []Template{fr512(r)}, nil)
+	rogue.Site = "hq"
+	s, _ := Sign(priv, rogue)
+	if err := door.Publish(ctx, rogue.UUID, s.Message); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(ctx, door.client.Publish(door.topics.Door("door-2"), 1, true, []byte(`{"device":"door-2"}`)), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := admin.Records(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := recs[rogue.UUID]; ok || len(recs) != 1 {
+		t.Errorf("a door's credentials published a person record: %d records", len(recs))
+	}
+	if doors, _ := admin.Doors(ctx); len(doors) != 1 {
+		t.Errorf("a door's credentials published another door's status: %d doors", len(doors))
 	}
 }
