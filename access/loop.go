@@ -138,6 +138,7 @@ func New(cfg config.Config, p Analyzer, db Store, d Door, h Health, log *slog.Lo
 			Dir:      cfg.SnapshotDir(),
 			MaxAge:   seconds(cfg.Access.SnapshotMaxAgeDays * 86400),
 			MaxBytes: int64(cfg.Access.SnapshotMaxMB * (1 << 20)),
+			Headroom: SnapshotHeadroom,
 		},
 		unlock:   seconds(cfg.Door.UnlockSeconds),
 		stall:    seconds(cfg.Camera.StallSeconds),

@@ -10,10 +10,24 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // SQLite driver (cgo)
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/facegate/facegate/migrations"
 )
+
+// driverName is go-sqlite3 with facegate's per-connection settings: the WAL
+// is checkpointed every 128 pages (512 KiB, SQLite's default is 4 MiB) and
+// truncated to 1 MiB after a checkpoint, so on a small data_dir the
+// write-ahead log cannot grow into the room kept for the entry log
+// (access.SnapshotHeadroom, the reserve file).
+const driverName = "sqlite3_facegate"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA wal_autocheckpoint = 128; PRAGMA journal_size_limit = 1048576", nil)
+		return err
+	}})
+}
 
 // ApplicationID marks a SQLite file as facegate's (PRAGMA application_id, "FGAT").
 const ApplicationID = 0x46474154
@@ -33,6 +47,7 @@ type DB struct {
 	path     string
 	deviceID string
 	recorded chan struct{}
+	w        writer
 	// Backup is the path of the copy made before migrating, if one was made.
 	Backup string
 }
@@ -52,7 +67,7 @@ func Open(ctx context.Context, path, deviceID string) (*DB, error) {
 	q.Set("_synchronous", "FULL")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
-	sdb, err := sql.Open("sqlite3", dsn)
+	sdb, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("facedb: open %s: %w", path, err)
 	}
@@ -68,11 +83,36 @@ func Open(ctx context.Context, path, deviceID string) (*DB, error) {
 		sdb.Close()
 		return nil, err
 	}
+	db.w.stop, db.w.done = make(chan struct{}), make(chan struct{})
+	db.ensureReserveLocked() // no other goroutine yet
+	go db.retryLoop()
 	return db, nil
 }
 
-// Close closes the database.
-func (db *DB) Close() error { return db.sql.Close() }
+// Close writes what is queued if it can, and closes the database. Entries
+// still queued are lost; Close then says how many.
+func (db *DB) Close() error {
+	db.w.mu.Lock()
+	stopped := db.w.stop == nil
+	if !stopped {
+		select {
+		case <-db.w.stop:
+			stopped = true
+		default:
+			close(db.w.stop)
+		}
+	}
+	db.w.mu.Unlock()
+	if !stopped {
+		<-db.w.done
+	}
+	n, lastErr := db.WriteBacklog()
+	err := db.sql.Close()
+	if n > 0 {
+		return errors.Join(fmt.Errorf("facedb: %d records and audit entries could not be written to %s: %w", n, db.path, lastErr), err)
+	}
+	return err
+}
 
 // Path is the database file.
 func (db *DB) Path() string { return db.path }

@@ -89,17 +89,23 @@ func (db *DB) Record(ctx context.Context, r Record) (Record, error) {
 		}
 		detail = string(b)
 	}
-	// A decision that was made is committed even when ctx is already
-	// cancelled (the daemon stopping): the wait for the write lock is
-	// bounded by the busy timeout, not by the caller's context.
-	bg := context.WithoutCancel(ctx)
+	err := db.write(pendingWrite{rec: &r, detail: detail})
+	return r, err
+}
+
+// insertRecord writes r (assigning its seq) with its outbox row in one
+// transaction. A decision that was made is committed even when the caller's
+// context is already cancelled (the daemon stopping): the wait for the write
+// lock is bounded by the busy timeout, not by a context.
+func (db *DB) insertRecord(r *Record, detail string) error {
+	bg := context.Background()
 	tx, err := db.sql.BeginTx(bg, nil)
 	if err != nil {
-		return r, fmt.Errorf("facedb: record %s: %w", r.Type, err)
+		return fmt.Errorf("facedb: record %s: %w", r.Type, err)
 	}
 	defer tx.Rollback() //nolint:errcheck
 	if err := tx.QueryRowContext(bg, "UPDATE device_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq").Scan(&r.Seq); err != nil {
-		return r, fmt.Errorf("facedb: record %s: seq: %w", r.Type, err)
+		return fmt.Errorf("facedb: record %s: seq: %w", r.Type, err)
 	}
 	var person sql.NullInt64
 	if r.PersonID != 0 {
@@ -113,20 +119,21 @@ func (db *DB) Record(ctx context.Context, r Record) (Record, error) {
 		`INSERT INTO events (seq, id, kind, ts, type, person_id, name, score, reason, source, detail, snapshot)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.Seq, r.ID, r.Kind, ms(r.TS), r.Type, person, r.Name, score, r.Reason, r.Source, detail, r.Snapshot); err != nil {
-		return r, fmt.Errorf("facedb: record %s: %w", r.Type, err)
+		return fmt.Errorf("facedb: record %s: %w", r.Type, err)
 	}
 	if _, err := tx.ExecContext(bg, "INSERT INTO outbox (seq, kind, payload, created_at) VALUES (?, ?, ?, ?)",
 		r.Seq, r.Kind, r.Payload(), ms(r.TS)); err != nil {
-		return r, fmt.Errorf("facedb: record %s: outbox: %w", r.Type, err)
+		return fmt.Errorf("facedb: record %s: outbox: %w", r.Type, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return r, fmt.Errorf("facedb: record %s: commit: %w", r.Type, err)
+		r.Seq = 0
+		return fmt.Errorf("facedb: record %s: commit: %w", r.Type, err)
 	}
 	select {
 	case db.recorded <- struct{}{}:
 	default:
 	}
-	return r, nil
+	return nil
 }
 
 // Recorded is signalled (without blocking, capacity one) after each Record

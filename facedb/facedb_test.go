@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/facegate/facegate/event"
+	"github.com/facegate/facegate/internal/testenv"
 	"github.com/facegate/facegate/migrations"
 )
 
@@ -394,5 +396,103 @@ func TestMayEnterSaysWhy(t *testing.T) {
 		if ok != c.ok || why != c.why || c.p.Status(now) != c.status {
 			t.Errorf("%+v at %v: MayEnter %v %q, Status %q; want %v %q, %q", c.p, now, ok, why, c.p.Status(now), c.ok, c.why, c.status)
 		}
+	}
+}
+
+// TestFullDiskKeepsRecords runs the database on a real 3 MB file system
+// that fills up: the reserve file lets the next record through, later ones
+// are queued in memory (health told), and once space is freed they are all
+// written, in order, and the reserve is back.
+func TestFullDiskKeepsRecords(t *testing.T) {
+	ctx := context.Background()
+	dir := testenv.SmallFS(t, 3<<20)
+	db, err := Open(ctx, filepath.Join(dir, "facegate.db"), "door-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if fi, err := os.Stat(filepath.Join(dir, "facegate.db.reserve")); err != nil || fi.Size() != ReserveBytes {
+		t.Fatalf("reserve file: %v, %v", fi, err)
+	}
+	type state struct {
+		ok     bool
+		detail string
+	}
+	states := make(chan state, 100)
+	db.SetWriteStateHook(func(ok bool, detail string) { states <- state{ok, detail} })
+	if s := <-states; !s.ok {
+		t.Fatalf("initial write state %+v", s)
+	}
+
+	testenv.FillFS(t, filepath.Join(dir, "filler1"))
+	var queued, written int
+	for i := 0; i < 40; i++ {
+		_, err := db.Record(ctx, Record{Kind: "event", Type: "access_granted", Name: fmt.Sprintf("p%d", i), Detail: map[string]any{"i": i}})
+		switch {
+		case err == nil:
+			written++
+		case errors.Is(err, ErrQueued):
+			queued++
+		default:
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if err := db.Audit(ctx, AuditEntry{Actor: "door", Action: "relay", Detail: fmt.Sprint(i), OK: true}); err != nil && !errors.Is(err, ErrQueued) {
+			t.Fatalf("audit %d: %v", i, err)
+		}
+		if i == 5 { // the reserve let the first ones through; fill what it gave back
+			testenv.FillFS(t, filepath.Join(dir, "filler2"))
+		}
+	}
+	if written == 0 {
+		t.Fatal("no record written on the full disk although the reserve was released")
+	}
+	if queued == 0 {
+		t.Fatal("no record queued: the disk never filled up")
+	}
+	if s := <-states; s.ok || !strings.Contains(s.detail, "waiting to be written") {
+		t.Fatalf("write state while records are queued = %+v", s)
+	}
+	if n, _ := db.WriteBacklog(); n == 0 {
+		t.Fatal("write backlog 0 while records are queued")
+	}
+
+	os.Remove(filepath.Join(dir, "filler1"))
+	os.Remove(filepath.Join(dir, "filler2"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if n, _ := db.WriteBacklog(); n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("queued records not written 10 s after space was freed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s := <-states; !s.ok {
+		t.Fatalf("write state after the queue drained = %+v", s)
+	}
+	evs, err := db.Events(ctx, EventFilter{Limit: 100})
+	if err != nil || len(evs) != 40 {
+		t.Fatalf("events after the disk-full episode = %d (%v), want all 40", len(evs), err)
+	}
+	for i, e := range evs { // newest first, seq order = the order recorded
+		if want := fmt.Sprintf("p%d", 39-i); e.Name != want || e.Seq != int64(40-i) {
+			t.Fatalf("event %d = %s seq %d, want %s seq %d", i, e.Name, e.Seq, want, 40-i)
+		}
+	}
+	if log, _ := db.AuditLog(ctx, 100); len(log) != 40 {
+		t.Fatalf("audit entries = %d, want 40", len(log))
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if fi, err := os.Stat(filepath.Join(dir, "facegate.db.reserve")); err == nil && fi.Size() == ReserveBytes {
+			break
+		}
+		if time.Now().After(deadline) {
+			out, _ := exec.Command("ls", "-la", dir).CombinedOutput()
+			df, _ := exec.Command("df", dir).CombinedOutput()
+			t.Fatalf("reserve file not recreated after space was freed:\n%s\n%s", out, df)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -92,7 +92,11 @@ func (db *DB) Audit(ctx context.Context, e AuditEntry) error {
 	if e.Actor == "" {
 		e.Actor = "system"
 	}
-	if _, err := db.sql.ExecContext(context.WithoutCancel(ctx),
+	return db.write(pendingWrite{audit: &e})
+}
+
+func (db *DB) insertAudit(e *AuditEntry) error {
+	if _, err := db.sql.ExecContext(context.Background(),
 		"INSERT INTO audit (ts, actor, action, target, detail, ok) VALUES (?, ?, ?, ?, ?, ?)",
 		ms(e.TS), e.Actor, e.Action, e.Target, e.Detail, e.OK); err != nil {
 		return fmt.Errorf("facedb: audit %s: %w", e.Action, err)

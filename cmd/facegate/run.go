@@ -82,11 +82,25 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("closing the database", "err", err)
+		}
+	}()
 	if db.Backup != "" {
 		log.Info("database migrated; previous file kept", "backup", db.Backup)
 	}
 	h := health.New()
+	// Records that cannot be written (full disk) are queued in memory and
+	// retried; health is degraded meanwhile.
+	db.SetWriteStateHook(func(ok bool, detail string) {
+		if ok {
+			detail = "entry log written"
+		} else {
+			log.Error("entry log not written; records queued in memory", "detail", detail)
+		}
+		h.Set("storage", ok, detail)
+	})
 
 	parts, watched, cleanup, err := assemble(ctx, cfg, db, h, log)
 	defer cleanup()
