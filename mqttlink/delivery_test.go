@@ -3,9 +3,11 @@ package mqttlink
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,4 +200,97 @@ func publishTopic(body []byte) string {
 		return ""
 	}
 	return string(body[2 : 2+n])
+}
+
+// TestSilentEchoSubscriptionReported: mosquitto 2.0.11 grants a subscription
+// its ACL denies and then delivers nothing. With reading the device's own
+// P/events and P/alarms denied, no row is marked delivered and the
+// delivery_unconfirmed alarm says that nothing came back at all.
+func TestSilentEchoSubscriptionReported(t *testing.T) {
+	t.Parallel()
+	b := aclBroker(t, "topic readwrite "+prefix+"/availability\ntopic readwrite "+prefix+"/state\n"+
+		"topic write "+prefix+"/events\ntopic write "+prefix+"/alarms\ntopic readwrite "+prefix+"/cmd/#\n")
+	db := openDB(t, "")
+	recordN(t, db, "event", "door_opened", 2)
+	cfg := testConfig(b.URL, 5)
+	cfg.MQTT.EchoTimeoutSeconds = 1
+	r := startRig(t, cfg, db)
+	waitFor(t, "delivery_unconfirmed alarm", 20*time.Second, func() bool {
+		evs, _ := db.Events(context.Background(), facedb.EventFilter{Type: "delivery_unconfirmed"})
+		return len(evs) == 1
+	})
+	evs, _ := db.Events(context.Background(), facedb.EventFilter{Type: "delivery_unconfirmed"})
+	if !strings.Contains(evs[0].Reason, "no message at all came back") || evs[0].Detail["echoes_seen"] != float64(0) {
+		t.Fatalf("delivery_unconfirmed = %q %v: it must say the subscription delivers nothing", evs[0].Reason, evs[0].Detail)
+	}
+	if v := metricValue(t, r.reg, "facegate_mqtt_outbox_delivered_total"); v != 0 {
+		t.Fatalf("%v rows counted delivered with no echo at all", v)
+	}
+	if c := r.health.Report().Components[deliveryHealth]; c.OK {
+		t.Fatalf("delivery health OK: %+v", c)
+	}
+}
+
+// TestEchoSubscriptionRefusedReported: a broker that refuses the echo
+// subscription (SUBACK 0x80) is reported in the delivery health, and no row
+// is taken for delivered. The broker is a tiny fake on loopback that accepts
+// everything else.
+func TestEchoSubscriptionRefusedReported(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				copyPackets(io.Discard, c, func(h byte, body []byte) bool {
+					switch h >> 4 {
+					case 1: // CONNECT
+						c.Write([]byte{0x20, 0x02, 0x00, 0x00})
+					case 8: // SUBSCRIBE: refuse the device's own events and alarms
+						codes := []byte{}
+						for rest := body[2:]; len(rest) >= 3; {
+							n := int(rest[0])<<8 | int(rest[1])
+							topic := string(rest[2 : 2+n])
+							code := byte(1)
+							if topic == prefix+"/events" || topic == prefix+"/alarms" {
+								code = 0x80
+							}
+							codes = append(codes, code)
+							rest = rest[3+n:]
+						}
+						c.Write(append([]byte{0x90, byte(2 + len(codes)), body[0], body[1]}, codes...))
+					case 3: // PUBLISH
+						if qos := (h >> 1) & 3; qos == 1 {
+							n := int(body[0])<<8 | int(body[1])
+							c.Write([]byte{0x40, 0x02, body[2+n], body[3+n]})
+						}
+					case 12: // PINGREQ
+						c.Write([]byte{0xD0, 0x00})
+					}
+					return true
+				})
+			}()
+		}
+	}()
+	db := openDB(t, "")
+	recordN(t, db, "alarm", "door_forced_open", 1)
+	r := startRig(t, testConfig("tcp://"+ln.Addr().String(), 5), db)
+	waitFor(t, "the refusal in the delivery health", 10*time.Second, func() bool {
+		c := r.health.Report().Components[deliveryHealth]
+		return !c.OK && strings.Contains(c.Detail, "SUBACK 0x80") && strings.Contains(c.Detail, prefix+"/")
+	})
+	waitFor(t, "the alarm published and acknowledged", 10*time.Second, func() bool {
+		return r.link.Status().Delivery.Acked == 1
+	})
+	if st, _ := db.OutboxStats(context.Background()); st.Depth != 1 {
+		t.Fatalf("outbox depth %d: a row was taken for delivered without its echo", st.Depth)
+	}
 }
