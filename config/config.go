@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/facegate/facegate/platform"
 )
 
 // Config is the whole configuration of one appliance.
@@ -109,7 +111,8 @@ type Door struct {
 
 // MQTT configures the link to the IoT platform.
 type MQTT struct {
-	Broker                     string  `toml:"broker"` // empty = no MQTT link
+	Broker                     string  `toml:"broker"`  // empty = no MQTT link
+	Profile                    string  `toml:"profile"` // IoT platform (platform.Names): topics, credentials, limits
 	ClientID                   string  `toml:"client_id"`
 	Username                   string  `toml:"username"`
 	Password                   string  `toml:"password"`
@@ -184,7 +187,7 @@ func Default() Config {
 			HeldOpenSeconds: 30, DebounceMS: 50,
 		},
 		MQTT: MQTT{
-			Broker: "tcp://127.0.0.1:1883", KeepaliveSeconds: 60, PingTimeoutSeconds: 10,
+			Broker: "tcp://127.0.0.1:1883", Profile: platform.Generic, KeepaliveSeconds: 60, PingTimeoutSeconds: 10,
 			WriteTimeoutSeconds: 10, MaxReconnectSeconds: 30, TopicPrefix: "facegate",
 			OutboxMaxRows: 100000, OutboxMaxAgeHours: 24 * 7,
 			ConfirmDelivery: true, EchoTimeoutSeconds: 30,
@@ -278,6 +281,49 @@ func (c *checker) finite(prefix string, v reflect.Value) {
 				c.fail(key, "%v is not a finite number", x)
 			}
 		}
+	}
+}
+
+// profile checks the [mqtt] keys against what mqtt.profile's platform
+// accepts (package platform): keep-alive range, credentials, TLS, topic depth.
+func (c *checker) profile(cfg *Config) {
+	m := cfg.MQTT
+	p, err := platform.Lookup(m.Profile)
+	if err != nil {
+		c.fail("mqtt.profile", "%q is not one of %s", m.Profile, strings.Join(platform.Names, ", "))
+		return
+	}
+	if err := p.CheckKeepAlive(m.KeepaliveSeconds); err != nil {
+		c.fail("mqtt.keepalive_seconds", "%v", err)
+	}
+	if p.NeedsTLS && m.Broker != "" {
+		if u, err := url.Parse(m.Broker); err == nil && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtts" && u.Scheme != "wss" {
+			c.fail("mqtt.broker", "profile %s needs TLS: use ssl://<endpoint>:8883", p.Name)
+		}
+	}
+	if p.NeedsClientCert && (m.CertFile == "" || m.KeyFile == "") {
+		c.fail("mqtt.cert_file", "profile %s authenticates the device by its client certificate: set mqtt.cert_file and mqtt.key_file", p.Name)
+	}
+	switch p.Name {
+	case platform.HuaweiIoTDA:
+		if m.Password == "" {
+			c.fail("mqtt.password", "profile %s needs the device secret (the password is derived from it every hour)", p.Name)
+		}
+		if strings.ContainsFunc(cfg.DeviceID, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+		}) {
+			c.fail("device_id", "%q: profile %s needs the device id IoTDA registered ([A-Za-z0-9_-])", cfg.DeviceID, p.Name)
+		}
+	case platform.ThingsBoard:
+		if m.Username == "" {
+			c.fail("mqtt.username", "profile %s needs the device's access token as the user name", p.Name)
+		}
+	}
+	if !p.Retain && m.HomeAssistant {
+		c.fail("mqtt.homeassistant", "profile %s refuses retained messages, which Home Assistant discovery needs", p.Name)
+	}
+	if err := p.CheckDepth(p.Topics(cfg.TopicPrefix(), cfg.DeviceID).All(cfg.TopicPrefix() + "/cmd/status/reply")); err != nil {
+		c.fail("mqtt.topic_prefix", "%v", err)
 	}
 }
 
@@ -426,6 +472,7 @@ func (cfg *Config) Validate() error {
 	c.rangeI("mqtt.outbox_max_rows", m.OutboxMaxRows, 10, 100_000_000)
 	c.rangeF("mqtt.outbox_max_age_hours", m.OutboxMaxAgeHours, 0.01, 24*3650)
 	c.rangeI("mqtt.echo_timeout_seconds", m.EchoTimeoutSeconds, 1, 3600)
+	c.profile(cfg)
 
 	w := cfg.Web
 	if w.Listen != "" {

@@ -165,3 +165,29 @@ func TestSiteKeysNameFileAndKey(t *testing.T) {
 		}
 	}
 }
+
+func TestProfileKeysNameFileAndKey(t *testing.T) {
+	cases := map[string]string{
+		"[mqtt]\nprofile = \"azure\"\n": "mqtt.profile",
+		"[mqtt]\nprofile = \"huaweicloud-iotda\"\npassword = \"s\"\nkeepalive_seconds = 20\n":                          "mqtt.keepalive_seconds",
+		"[mqtt]\nprofile = \"huaweicloud-iotda\"\npassword = \"s\"\nkeepalive_seconds = 1800\n":                        "mqtt.keepalive_seconds",
+		"[mqtt]\nprofile = \"huaweicloud-iotda\"\nkeepalive_seconds = 120\n":                                           "mqtt.password",
+		"device_id = \"door.1\"\n[mqtt]\nprofile = \"huaweicloud-iotda\"\npassword = \"s\"\nkeepalive_seconds = 120\n": "device_id",
+		"[mqtt]\nprofile = \"huaweicloud-iotda\"\npassword = \"s\"\nkeepalive_seconds = 120\nhomeassistant = true\n":   "mqtt.homeassistant",
+		"[mqtt]\nprofile = \"thingsboard\"\n":                                                                          "mqtt.username",
+		"[mqtt]\nprofile = \"aws-iot\"\nbroker = \"tcp://x.iot.eu-west-1.amazonaws.com:1883\"\n":                       "mqtt.broker",
+		"[mqtt]\nprofile = \"aws-iot\"\nbroker = \"ssl://x.iot.eu-west-1.amazonaws.com:8883\"\n":                       "mqtt.cert_file",
+		"device_id = \"d\"\n[mqtt]\nprofile = \"aws-iot\"\ntopic_prefix = \"a/b/c/d/e\"\nbroker = \"ssl://x:8883\"\n":  "mqtt.topic_prefix",
+	}
+	for body, key := range cases {
+		p := write(t, body)
+		_, err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%q: error %v does not name key %s and file %s", body, err, key, p)
+		}
+	}
+	p := write(t, "device_id = \"660a_door-1\"\n[mqtt]\nprofile = \"huaweicloud-iotda\"\npassword = \"s\"\nkeepalive_seconds = 120\n")
+	if _, err := Load(p); err != nil {
+		t.Fatalf("a valid IoTDA configuration is refused: %v", err)
+	}
+}

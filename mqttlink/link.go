@@ -21,6 +21,7 @@ import (
 	"github.com/facegate/facegate/door"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/health"
+	"github.com/facegate/facegate/platform"
 	"github.com/facegate/facegate/signedcmd"
 )
 
@@ -128,6 +129,12 @@ func New(cfg config.Config, db *facedb.DB, d Door, h *health.Tracker, reg promet
 	key, err := signedcmd.ParseKey(m.CommandKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if _, err := platform.Lookup(m.Profile); err != nil {
+		return nil, fmt.Errorf("%w: mqtt.profile: %w", ErrConfig, err)
+	}
+	if m.Profile != "" && m.Profile != platform.Generic {
+		return nil, fmt.Errorf("%w: mqtt.profile %q is not wired into the link yet", ErrConfig, m.Profile)
 	}
 	l := &Link{
 		cfg: cfg, db: db, door: d, health: h, log: log.With("component", "mqtt"), key: key,
