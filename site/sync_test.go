@@ -65,7 +65,8 @@ func TestDoorFollowsTheSiteThroughABridge(t *testing.T) {
 		t.Errorf("thumbnail = %v, %v; want the record's 3 bytes", th, err)
 	}
 
-	if _, err := admin.Change(ctx, priv, rec.UUID, func(r *Record) { r.Enabled = false }); err != nil {
+	second, err := admin.Change(ctx, priv, rec.UUID, func(r *Record) { r.Enabled = false })
+	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "Ada is disabled at the door", func() bool { p, _ := personNamed(t, db, "Ada"); return !p.Enabled })
@@ -120,8 +121,8 @@ func TestDoorFollowsTheSiteThroughABridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "Ada is forgotten", func() bool { _, ok := personNamed(t, db, "Ada"); return !ok })
-	// The old record replayed after the deletion does not bring her back.
-	if err := admin.Publish(ctx, rec.UUID, first.Message); err != nil {
+	// An old record replayed after the deletion does not bring her back.
+	if err := admin.Publish(ctx, rec.UUID, second.Message); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the replay after the tombstone is refused", func() bool { return syncer.Status().Refused[ReasonStale] == 2 })
