@@ -17,11 +17,12 @@ import (
 // Topics of one site under the configured topic prefix.
 type Topics struct {
 	prefix string // <topic_prefix>/site/<site>
+	root   string // <topic_prefix>
 }
 
 // TopicsFor returns the topics of site under cfg's mqtt.topic_prefix.
 func TopicsFor(cfg config.Config, site string) Topics {
-	return Topics{prefix: cfg.MQTT.TopicPrefix + "/site/" + site}
+	return Topics{prefix: cfg.MQTT.TopicPrefix + "/site/" + site, root: cfg.MQTT.TopicPrefix}
 }
 
 // Person is the retained record topic of one person.
@@ -32,6 +33,10 @@ func (t Topics) People() string { return t.prefix + "/people/+" }
 
 // Door is the retained status topic of one door.
 func (t Topics) Door(device string) string { return t.prefix + "/doors/" + device }
+
+// Marker is the door's own topic for the end-of-burst marker (under the
+// door's P tree, which the documented ACL lets it read and write).
+func (t Topics) Marker(device string) string { return t.root + "/" + device + "/site/sync" }
 
 // Doors is the subscription filter for every door status.
 func (t Topics) Doors() string { return t.prefix + "/doors/+" }

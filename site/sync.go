@@ -86,7 +86,13 @@ type Syncer struct {
 	refused map[string]int64
 	seenBad map[[32]byte]struct{} // refused messages already counted
 	wake    chan struct{}
-	client  mqtt.Client
+	// marker is the nonce of the end-of-burst marker awaited after a
+	// connect ("" when none is awaited); burstDone is signalled when it
+	// came back.
+	marker      string
+	markerUntil time.Time
+	burstDone   chan struct{}
+	client      mqtt.Client
 
 	appliedC prometheus.Counter
 	refusedC *prometheus.CounterVec
@@ -115,7 +121,7 @@ func NewSyncer(cfg config.Config, db *facedb.DB, log *slog.Logger, o SyncOptions
 	}
 	return &Syncer{
 		cfg: cfg, pub: pub, db: db, log: log, o: o, topics: TopicsFor(cfg, cfg.Site.Name),
-		refused: map[string]int64{}, seenBad: map[[32]byte]struct{}{}, wake: make(chan struct{}, 1),
+		refused: map[string]int64{}, seenBad: map[[32]byte]struct{}{}, wake: make(chan struct{}, 1), burstDone: make(chan struct{}, 1),
 		appliedC: prometheus.NewCounter(prometheus.CounterOpts{Name: "facegate_site_records_applied_total",
 			Help: "Site person records applied to the local face library."}),
 		refusedC: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facegate_site_records_refused_total",
@@ -169,21 +175,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 			return nil
 		case <-s.wake:
 		}
-		// Gather the burst: apply once nothing new came for Settle, or
-		// after MaxDelay of a steady stream.
-		first := time.Now()
-		for {
-			n := s.queued()
-			t := time.NewTimer(s.o.Settle)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
-			if s.queued() == n || time.Since(first) > s.o.MaxDelay {
-				break
-			}
+		if !s.gather(ctx) {
+			return nil
 		}
 		// Drop a wake-up that only announced messages of this batch.
 		select {
@@ -194,12 +187,98 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 }
 
+// gather waits until the queued records form a batch: after a connect,
+// until the end-of-burst marker came back (every retained record of the
+// subscription was delivered before it); otherwise until nothing new came
+// for Settle, or MaxDelay passed in a steady stream. It returns false when
+// ctx ended.
+func (s *Syncer) gather(ctx context.Context) bool {
+	first := time.Now()
+	for {
+		s.mu.Lock()
+		syncing, until := s.marker != "", s.markerUntil
+		s.mu.Unlock()
+		if syncing {
+			t := time.NewTimer(time.Until(until))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			case <-s.burstDone:
+			case <-t.C:
+				s.log.Warn("site: the end of the retained records did not come back; applying what arrived",
+					"topic", s.topics.Marker(s.cfg.DeviceID), "waited", markerWait)
+				s.mu.Lock()
+				s.marker = ""
+				s.mu.Unlock()
+			}
+			t.Stop()
+			return true
+		}
+		n := s.queued()
+		t := time.NewTimer(s.o.Settle)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-s.burstDone:
+		case <-t.C:
+		}
+		t.Stop()
+		if s.queued() == n || time.Since(first) > s.o.MaxDelay {
+			return true
+		}
+	}
+}
+
+// markerWait bounds the wait for the end-of-burst marker (a broker ACL that
+// drops the door's publish to its marker topic, or a queue overflow).
+const markerWait = 15 * time.Second
+
+// onConnect subscribes to the site's records, then publishes a marker to a
+// topic of the door's own and subscribes to it: the broker delivers the
+// retained records of the first subscription before the marker, so its echo
+// ends the burst deterministically (one transaction, one gallery reload,
+// however slowly the records trickle in).
 func (s *Syncer) onConnect(ctx context.Context, c mqtt.Client) {
+	// Await the marker before the first record can arrive.
+	nonce := randHex(8)
+	s.mu.Lock()
+	s.marker, s.markerUntil = nonce, time.Now().Add(markerWait)
+	s.mu.Unlock()
 	if err := wait(ctx, c.Subscribe(s.topics.People(), 1, s.receive), 30*time.Second); err != nil {
 		s.log.Error("site: subscribing to the site records failed", "topic", s.topics.People(), "err", err)
+		s.mu.Lock()
+		s.marker = ""
+		s.mu.Unlock()
 		return
 	}
+	marker := s.topics.Marker(s.cfg.DeviceID)
+	if err := wait(ctx, c.Subscribe(marker, 1, s.receiveMarker), 30*time.Second); err != nil {
+		s.log.Warn("site: subscribing to the marker topic failed", "topic", marker, "err", err)
+	} else if err := wait(ctx, c.Publish(marker, 1, false, nonce), 30*time.Second); err != nil {
+		s.log.Warn("site: publishing the marker failed", "topic", marker, "err", err)
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 	s.publishStatus()
+}
+
+func (s *Syncer) receiveMarker(_ mqtt.Client, m mqtt.Message) {
+	s.mu.Lock()
+	match := s.marker != "" && string(m.Payload()) == s.marker
+	if match {
+		s.marker = ""
+	}
+	s.mu.Unlock()
+	if match {
+		select {
+		case s.burstDone <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // receive is paho's message handler: it only queues (a blocking handler
