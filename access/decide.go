@@ -3,7 +3,6 @@ package access
 import (
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
 )
@@ -19,22 +18,6 @@ type Policy struct {
 	StrangerFrames int           // consecutive unknown frames before the stranger alarm
 	StrangerEvery  time.Duration // at most one stranger alarm per this period
 }
-
-// PolicyFrom builds the policy from a configuration.
-func PolicyFrom(cfg config.Config) Policy {
-	a := cfg.Access
-	return Policy{
-		Threshold:      cfg.Recognition.Threshold,
-		Margin:         cfg.Recognition.Margin,
-		Window:         a.WindowFrames,
-		Required:       a.RequiredFrames,
-		Cooldown:       seconds(a.CooldownSeconds),
-		StrangerFrames: a.StrangerFrames,
-		StrangerEvery:  seconds(a.StrangerAlarmSeconds),
-	}
-}
-
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // Observation is what one frame showed.
 type Observation struct {

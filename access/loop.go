@@ -16,7 +16,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/camera"
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
@@ -63,23 +62,20 @@ type Stats struct {
 
 // Loop runs the camera-to-decision loop. Create it with New, run it with Run.
 type Loop struct {
-	cfg      config.Config
+	opt      Options
 	vision   Analyzer
 	db       Store
 	door     Door
 	health   Health
 	log      *slog.Logger
 	decider  *Decider
-	gallery  *vision.Gallery
+	library  *enrol.LiveGallery
 	snaps    Snapshots
 	unlock   time.Duration
 	stall    time.Duration
 	openSrc  func(ctx context.Context) (camera.Source, error)
 	prunePer time.Duration
 
-	people  map[int64]facedb.Person // for validity checks; owned by the processing goroutine
-	rev     int64
-	loaded  bool
 	reload  chan struct{}
 	running atomic.Bool
 
@@ -120,36 +116,30 @@ type Loop struct {
 
 // New builds a loop. db and p are required; d may be nil (no door: grants
 // are recorded but nothing is unlocked) and h may be nil.
-func New(cfg config.Config, p Analyzer, db Store, d Door, h Health, log *slog.Logger) (*Loop, error) {
+func New(o Options, p Analyzer, db Store, d Door, h Health, log *slog.Logger) (*Loop, error) {
 	if p == nil || db == nil {
 		return nil, errors.New("access: a vision pipeline and a database are required")
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("access: %w", err)
+	if o.Camera.FPS <= 0 {
+		return nil, fmt.Errorf("access: camera frame rate %v is not positive", o.Camera.FPS)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &Loop{
-		cfg: cfg, vision: p, db: db, door: d, health: h, log: log.With("component", "access"),
-		decider: NewDecider(PolicyFrom(cfg)),
-		gallery: vision.NewGallery(p.ModelID()),
-		snaps: Snapshots{
-			Dir:      cfg.SnapshotDir(),
-			MaxAge:   seconds(cfg.Access.SnapshotMaxAgeDays * 86400),
-			MaxBytes: int64(cfg.Access.SnapshotMaxMB * (1 << 20)),
-			Headroom: SnapshotHeadroom,
-		},
-		unlock:   seconds(cfg.Door.UnlockSeconds),
-		stall:    seconds(cfg.Camera.StallSeconds),
+		opt: o, vision: p, db: db, door: d, health: h, log: log.With("component", "access"),
+		decider:  NewDecider(o.Policy),
+		library:  enrol.NewLiveGallery(db, p.ModelID()),
+		snaps:    o.Snapshots,
+		unlock:   o.Unlock,
+		stall:    o.Camera.Stall,
 		prunePer: time.Minute,
-		people:   map[int64]facedb.Person{},
 		reload:   make(chan struct{}, 1),
 		ready:    make(chan struct{}, 1),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facegate_access_decisions_total",
 			Help: "Decisions of the camera loop by type (access_granted, access_denied, unknown_face)."}, []string{"type"}),
 	}
-	l.openSrc = func(ctx context.Context) (camera.Source, error) { return camera.Open(ctx, cfg.Camera) }
+	l.openSrc = func(ctx context.Context) (camera.Source, error) { return camera.Open(ctx, o.Camera) }
 	return l, nil
 }
 
@@ -207,16 +197,6 @@ func (l *Loop) keepRaw(m gocv.Mat, at time.Time) {
 		l.rawMu.Lock()
 		l.raw, l.rawAt, l.rawMade = b, at, time.Now()
 		l.rawMu.Unlock()
-	}
-}
-
-// ReloadGallery asks the loop to reload the face library before the next
-// frame (after an enrolment). The loop also notices library changes made by
-// other processes through the library revision.
-func (l *Loop) ReloadGallery() {
-	select {
-	case l.reload <- struct{}{}:
-	default:
 	}
 }
 
@@ -316,10 +296,10 @@ func (l *Loop) take() (gocv.Mat, time.Time, bool) {
 // back-off after errors and stalls.
 func (l *Loop) capture(ctx context.Context) {
 	const minBackoff = 250 * time.Millisecond
-	maxBackoff := max(seconds(l.cfg.Camera.ReopenMaxSeconds), minBackoff)
+	maxBackoff := max(l.opt.Camera.ReopenMax, minBackoff)
 	backoff := minBackoff
 	readTimeout := l.stall
-	if iv := seconds(2 / l.cfg.Camera.FPS); iv > readTimeout {
+	if iv := seconds(2 / l.opt.Camera.FPS); iv > readTimeout {
 		readTimeout = iv // a slow playlist is not a stalled camera
 	}
 	for ctx.Err() == nil {
@@ -327,14 +307,14 @@ func (l *Loop) capture(ctx context.Context) {
 		if err != nil {
 			l.lost(ctx, err)
 		} else {
-			l.log.Info("access: camera opened", "source", l.cfg.Camera.Source)
+			l.log.Info("access: camera opened", "source", l.opt.Camera.Source)
 			err = l.readAll(ctx, src, readTimeout, &backoff, minBackoff)
 			src.Close()
 			if errors.Is(err, camera.ErrEnd) {
 				l.camMu.Lock()
 				l.ended = true
 				l.camMu.Unlock()
-				l.log.Info("access: camera source ended (loop = false)", "source", l.cfg.Camera.Source)
+				l.log.Info("access: camera source ended (loop = false)", "source", l.opt.Camera.Source)
 				l.setHealth(false, "source ended")
 				<-ctx.Done()
 				return
@@ -393,7 +373,7 @@ func (l *Loop) gotFrame(now time.Time) {
 	l.outage, l.lastFrame, l.ended = false, now, false
 	l.camMu.Unlock()
 	if was {
-		l.log.Info("access: camera recovered", "source", l.cfg.Camera.Source, "after", now.Sub(since).Round(time.Millisecond))
+		l.log.Info("access: camera recovered", "source", l.opt.Camera.Source, "after", now.Sub(since).Round(time.Millisecond))
 		l.setHealth(true, "recovered")
 	}
 }
@@ -415,9 +395,9 @@ func (l *Loop) lost(ctx context.Context, cause error) {
 		return
 	}
 	l.stats.outages.Add(1)
-	l.log.Warn("access: camera lost", "source", l.cfg.Camera.Source, "err", cause)
+	l.log.Warn("access: camera lost", "source", l.opt.Camera.Source, "err", cause)
 	l.record(ctx, facedb.Record{Kind: event.KindAlarm, Type: event.CameraLost, Source: event.SourceCamera, Reason: cause.Error(),
-		Detail: map[string]any{"source": l.cfg.Camera.Source}})
+		Detail: map[string]any{"source": l.opt.Camera.Source}})
 }
 
 // watchdog publishes camera health and catches a read blocked inside OpenCV.
@@ -432,7 +412,7 @@ func (l *Loop) watchdog(ctx context.Context, now time.Time) {
 		return
 	}
 	age := now.Sub(last)
-	limit := max(l.stall, seconds(2/l.cfg.Camera.FPS)) + time.Second
+	limit := max(l.stall, seconds(2/l.opt.Camera.FPS)) + time.Second
 	if age > limit {
 		l.lost(ctx, fmt.Errorf("access: no frame for %v", age.Round(time.Millisecond)))
 		return
@@ -444,37 +424,6 @@ func (l *Loop) setHealth(ok bool, detail string) {
 	if l.health != nil {
 		l.health.Set(HealthComponent, ok, detail)
 	}
-}
-
-// pollLibrary reloads the gallery when the library revision changed.
-func (l *Loop) pollLibrary(ctx context.Context) {
-	rev, err := l.db.LibraryRevision(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			l.log.Warn("access: reading the library revision failed", "err", err)
-		}
-		return
-	}
-	if l.loaded && rev == l.rev {
-		return
-	}
-	if err := l.loadGallery(ctx); err != nil && ctx.Err() == nil {
-		l.log.Error("access: reloading the face library failed", "err", err)
-	}
-}
-
-func (l *Loop) loadGallery(ctx context.Context) error {
-	rev, err := l.db.LibraryRevision(ctx)
-	if err != nil {
-		return err
-	}
-	people, err := enrol.LoadGallery(ctx, l.db, l.gallery)
-	if err != nil {
-		return err
-	}
-	l.people, l.rev, l.loaded = people, rev, true
-	l.log.Info("access: face library loaded", "people", len(people), "templates", l.gallery.Len(), "model", l.gallery.Model())
-	return nil
 }
 
 // safeProcess keeps a panic in one frame from ending the loop.
@@ -512,7 +461,7 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 		}
 	}
 	if best >= 0 {
-		mt := l.gallery.MatchAny(as[best].Embedding)
+		mt := l.library.Gallery().MatchAny(as[best].Embedding)
 		o.Face = true
 		o.PersonID, o.Name, o.Score, o.SecondScore = mt.PersonID, mt.Name, float64(mt.Score), float64(mt.SecondScore)
 		o.Active, o.DenyReason = l.active(mt, at)
@@ -560,18 +509,6 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 		l.decisions.WithLabelValues(dec.Verdict.String()).Inc()
 		l.act(ctx, dec, jpeg)
 	}
-}
-
-// active tells whether the matched person may enter at t.
-func (l *Loop) active(mt vision.Match, t time.Time) (bool, string) {
-	p, ok := l.people[mt.PersonID]
-	if !ok {
-		if mt.Enabled {
-			return true, ""
-		}
-		return false, facedb.DenyDisabled
-	}
-	return p.MayEnter(t)
 }
 
 // act unlocks the door for a grant and records the decision with its snapshot.
@@ -642,12 +579,12 @@ func (l *Loop) housekeep(ctx context.Context, now time.Time) {
 		l.log.Warn("access: checking free space", "err", err)
 		return
 	}
-	limit := uint64(l.cfg.Access.StorageLowMB * (1 << 20))
+	limit := uint64(l.opt.StorageLowMB * (1 << 20))
 	low := free < limit
 	if low && !l.storageLow {
-		l.log.Warn("access: storage low", "free_mb", free>>20, "limit_mb", l.cfg.Access.StorageLowMB)
+		l.log.Warn("access: storage low", "free_mb", free>>20, "limit_mb", l.opt.StorageLowMB)
 		l.record(ctx, facedb.Record{Kind: event.KindAlarm, Type: event.StorageLow, Source: event.SourceSystem,
-			Reason: fmt.Sprintf("%d MB free under %s, limit %.0f MB", free>>20, l.snaps.Dir, l.cfg.Access.StorageLowMB),
+			Reason: fmt.Sprintf("%d MB free under %s, limit %.0f MB", free>>20, l.snaps.Dir, l.opt.StorageLowMB),
 			Detail: map[string]any{"free_mb": free >> 20, "path": l.snaps.Dir}})
 	} else if !low && l.storageLow {
 		l.log.Info("access: storage no longer low", "free_mb", free>>20)

@@ -23,6 +23,7 @@ import (
 	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 	"github.com/facegate/facegate/vision"
+	"github.com/facegate/facegate/vision/visionconfig"
 )
 
 // The shared pipeline: loading the models once keeps the tests fast.
@@ -36,7 +37,7 @@ func pipeline(t testing.TB) *vision.Pipeline {
 	t.Helper()
 	pipeOnce.Do(func() {
 		cfg := config.Default()
-		pipe, pipeErr = vision.Open(vision.OptionsFrom(cfg.Recognition, testenv.ModelsDir(t)))
+		pipe, pipeErr = vision.Open(visionconfig.Options(cfg.Recognition, testenv.ModelsDir(t)))
 	})
 	if pipeErr != nil {
 		t.Fatal(pipeErr)
@@ -91,7 +92,7 @@ func newFixture(t testing.TB, edit func(*config.Config), people map[string][]str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.door.Close() })
-	f.loop, err = New(cfg, p, db, f.door, f.health, testLog(t))
+	f.loop, err = New(OptionsFrom(cfg), p, db, f.door, f.health, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,6 +318,30 @@ func TestLibraryChangesAreNoticed(t *testing.T) {
 	f.feed(t, t0.Add(time.Minute), 4, 8, df01Probe)
 	if g := f.events(t, "access_granted"); len(g) != 1 || g[0].Name != "Alice" {
 		t.Fatalf("after enrolment: grants %+v, want one for Alice", g)
+	}
+}
+
+// TestWebAsksTheLoopsGallery: the daemon keeps one gallery; the web page's
+// duplicate check asks the loop's, which is current at once, even before
+// the loop's own once-a-second poll.
+func TestWebAsksTheLoopsGallery(t *testing.T) {
+	matleak.Check(t)
+	f := newFixture(t, nil, map[string][]string{"Bob": df02Enrol})
+	ctx := context.Background()
+	p := pipeline(t)
+	alice := enrolPerson(t, p, f.db, "Alice", df01Enrol)
+	svc := enrol.New(p, f.db, enrol.Options{DuplicateThreshold: f.cfg.Recognition.Threshold, Gallery: f.loop})
+	b, err := os.ReadFile(testenv.Face(t, "df01", "img6.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := svc.NewBatch(0).Add(ctx, enrol.Photo{Name: "img6.jpg", Data: b})
+	if !v.OK() || v.Duplicate == nil || v.Duplicate.PersonID != alice {
+		t.Fatalf("Alice's photo for a new person: %+v, want a warning naming Alice (person %d)", v, alice)
+	}
+	// The loop's gallery is the one that answered: it now holds Alice.
+	if n := f.loop.library.Gallery().People(); n != 2 {
+		t.Errorf("the loop's gallery holds %d people, want Bob and Alice", n)
 	}
 }
 
@@ -616,5 +641,29 @@ func TestRunWithCameraCommand(t *testing.T) {
 	}
 	if n := len(f.events(t, "camera_lost")); n != 0 {
 		t.Errorf("%d camera_lost alarms while the command delivered frames", n)
+	}
+}
+
+// TestNewChecksOnlyItsOwnOptions: the loop does not re-validate the whole
+// configuration (MQTT certificate files that went away are mqttlink's
+// business), but refuses options it cannot run with.
+func TestNewChecksOnlyItsOwnOptions(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Camera.Source = "dir:" + t.TempDir()
+	cfg.MQTT.CertFile = filepath.Join(t.TempDir(), "gone.pem")
+	cfg.MQTT.KeyFile = filepath.Join(t.TempDir(), "gone.key")
+	db, err := facedb.Open(context.Background(), cfg.DBPath(), cfg.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := New(OptionsFrom(cfg), pipeline(t), db, nil, nil, nil); err != nil {
+		t.Errorf("New with unrelated MQTT files missing: %v", err)
+	}
+	o := OptionsFrom(cfg)
+	o.Camera.FPS = 0
+	if _, err := New(o, pipeline(t), db, nil, nil, nil); err == nil {
+		t.Error("New accepted a camera frame rate of 0")
 	}
 }

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"gocv.io/x/gocv"
 
-	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/camera/source"
 )
 
 // Source delivers frames. Read returns a new Mat that the caller closes.
@@ -31,37 +30,45 @@ var (
 	ErrClosed = errors.New("camera: source closed")
 )
 
-// Open opens the source named by cfg.Source. ctx bounds the life of child
+// Options configure a camera (the [camera] section, filled by cmd).
+type Options struct {
+	Source        string  // KIND:ARG, see package camera/source
+	FPS           float64 // frame rate: requested from v4l2, the playback rate of dir: and file:
+	Loop          bool    // dir: and file: start again at the end
+	Width, Height int     // v4l2 frame size request; 0 = the driver's
+
+	// Supervision (Supervisor): no frame for Stall = camera lost; reopen
+	// back-off up to ReopenMax.
+	Stall, ReopenMax time.Duration
+}
+
+// Open opens the source named by o.Source. ctx bounds the life of child
 // processes (cmd:); cancelling it kills them.
-func Open(ctx context.Context, cfg config.Camera) (Source, error) {
-	kind, arg, ok := strings.Cut(cfg.Source, ":")
-	if !ok || arg == "" {
-		return nil, fmt.Errorf("camera: source %q must be KIND:ARG", cfg.Source)
+func Open(ctx context.Context, o Options) (Source, error) {
+	spec, err := source.Parse(o.Source)
+	if err != nil {
+		return nil, fmt.Errorf("camera: %w", err)
 	}
 	interval := time.Duration(0)
-	if cfg.FPS > 0 {
-		interval = time.Duration(float64(time.Second) / cfg.FPS)
+	if o.FPS > 0 {
+		interval = time.Duration(float64(time.Second) / o.FPS)
 	}
-	switch kind {
-	case "dir":
-		return openDir(arg, interval, cfg.Loop)
-	case "file":
-		return openFile(arg, interval, cfg.Loop)
-	case "v4l2":
-		return openV4L2(arg, cfg.Width, cfg.Height, cfg.FPS)
-	case "gst":
+	arg := spec.Arg
+	switch spec.Kind {
+	case source.Dir:
+		return openDir(arg, interval, o.Loop)
+	case source.File:
+		return openFile(arg, interval, o.Loop)
+	case source.V4L2:
+		return openV4L2(arg, o.Width, o.Height, o.FPS)
+	case source.Gst:
 		return openCapture("gst:"+arg, func() (*gocv.VideoCapture, error) {
 			return gocv.VideoCaptureFileWithAPI(arg, gocv.VideoCaptureGstreamer)
 		})
-	case "mjpeg":
-		if arg != "-" {
-			return nil, fmt.Errorf("camera: mjpeg supports only %q (standard input), got %q", "mjpeg:-", cfg.Source)
-		}
+	case source.MJPEG:
 		return openStdin()
-	case "cmd":
+	default: // source.Cmd
 		return openCmd(ctx, arg)
-	default:
-		return nil, fmt.Errorf("camera: unknown source kind %q in %q", kind, cfg.Source)
 	}
 }
 

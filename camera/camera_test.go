@@ -16,7 +16,6 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 )
@@ -51,9 +50,9 @@ func sameImage(t *testing.T, m gocv.Mat, path string) bool {
 	return gocv.NormWithMats(m, want, gocv.NormL1) == 0
 }
 
-func openT(t *testing.T, cfg config.Camera) Source {
+func openT(t *testing.T, o Options) Source {
 	t.Helper()
-	s, err := Open(context.Background(), cfg)
+	s, err := Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +66,7 @@ func TestDirPlaysInOrderAndLoops(t *testing.T) {
 	paths := linkFrames(t, dir)
 	// files that are not images are ignored
 	os.WriteFile(filepath.Join(dir, "README.txt"), []byte("not a frame"), 0o644)
-	s := openT(t, config.Camera{Source: "dir:" + dir, FPS: 100, Loop: true})
+	s := openT(t, Options{Source: "dir:" + dir, FPS: 100, Loop: true})
 	ctx := context.Background()
 	for i := 0; i < 2*len(paths)+1; i++ {
 		m, err := s.Read(ctx)
@@ -85,7 +84,7 @@ func TestDirWithoutLoopEnds(t *testing.T) {
 	matleak.Check(t)
 	dir := t.TempDir()
 	paths := linkFrames(t, dir)
-	s := openT(t, config.Camera{Source: "dir:" + dir, FPS: 100})
+	s := openT(t, Options{Source: "dir:" + dir, FPS: 100})
 	for range paths {
 		m, err := s.Read(context.Background())
 		if err != nil {
@@ -106,7 +105,7 @@ func TestDirSkipsCorruptImage(t *testing.T) {
 	// a truncated JPEG and a text file named .jpg, between frames 1 and 2
 	os.WriteFile(filepath.Join(dir, "0002_truncated.jpg"), jpg[:120], 0o644)
 	os.WriteFile(filepath.Join(dir, "0002_text.jpg"), []byte("hello"), 0o644)
-	s := openT(t, config.Camera{Source: "dir:" + dir, FPS: 100})
+	s := openT(t, Options{Source: "dir:" + dir, FPS: 100})
 	var got []string
 	for {
 		m, err := s.Read(context.Background())
@@ -133,7 +132,7 @@ func TestDirVanishedIsAnErrorNotABadFrame(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "frames")
 	os.Mkdir(dir, 0o755)
 	linkFrames(t, dir)
-	s := openT(t, config.Camera{Source: "dir:" + dir, FPS: 100, Loop: true})
+	s := openT(t, Options{Source: "dir:" + dir, FPS: 100, Loop: true})
 	m, err := s.Read(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +143,7 @@ func TestDirVanishedIsAnErrorNotABadFrame(t *testing.T) {
 	if err == nil || errors.Is(err, ErrBadFrame) {
 		t.Fatalf("read from a vanished folder: got %v, want a source error", err)
 	}
-	if _, err := Open(context.Background(), config.Camera{Source: "dir:" + dir, FPS: 10}); err == nil {
+	if _, err := Open(context.Background(), Options{Source: "dir:" + dir, FPS: 10}); err == nil {
 		t.Fatal("opening a missing folder succeeded")
 	}
 }
@@ -153,7 +152,7 @@ func TestDirPacingHonoursContext(t *testing.T) {
 	matleak.Check(t)
 	dir := t.TempDir()
 	linkFrames(t, dir)
-	s := openT(t, config.Camera{Source: "dir:" + dir, FPS: 0.1, Loop: true})
+	s := openT(t, Options{Source: "dir:" + dir, FPS: 0.1, Loop: true})
 	m, err := s.Read(context.Background()) // the first frame comes at once
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +192,7 @@ func TestFileSourcePlaysAndLoops(t *testing.T) {
 	matleak.Check(t)
 	path := filepath.Join(t.TempDir(), "door.avi")
 	writeVideo(t, path, 6)
-	s := openT(t, config.Camera{Source: "file:" + path, FPS: 120, Loop: false})
+	s := openT(t, Options{Source: "file:" + path, FPS: 120, Loop: false})
 	n := 0
 	for {
 		m, err := s.Read(context.Background())
@@ -212,7 +211,7 @@ func TestFileSourcePlaysAndLoops(t *testing.T) {
 	if n != 6 {
 		t.Fatalf("played %d frames, want 6", n)
 	}
-	looped := openT(t, config.Camera{Source: "file:" + path, FPS: 120, Loop: true})
+	looped := openT(t, Options{Source: "file:" + path, FPS: 120, Loop: true})
 	for i := 0; i < 15; i++ {
 		m, err := looped.Read(context.Background())
 		if err != nil {
@@ -220,12 +219,12 @@ func TestFileSourcePlaysAndLoops(t *testing.T) {
 		}
 		m.Close()
 	}
-	if _, err := Open(context.Background(), config.Camera{Source: "file:" + filepath.Join(t.TempDir(), "none.avi"), FPS: 10}); err == nil {
+	if _, err := Open(context.Background(), Options{Source: "file:" + filepath.Join(t.TempDir(), "none.avi"), FPS: 10}); err == nil {
 		t.Fatal("opening a missing video succeeded")
 	}
 	bad := filepath.Join(t.TempDir(), "bad.avi")
 	os.WriteFile(bad, []byte("not a video at all"), 0o644)
-	if s, err := Open(context.Background(), config.Camera{Source: "file:" + bad, FPS: 10}); err == nil {
+	if s, err := Open(context.Background(), Options{Source: "file:" + bad, FPS: 10}); err == nil {
 		_, rerr := s.Read(context.Background())
 		s.Close()
 		if rerr == nil {
@@ -236,7 +235,7 @@ func TestFileSourcePlaysAndLoops(t *testing.T) {
 
 func TestGStreamerTestSource(t *testing.T) {
 	matleak.Check(t)
-	s := openT(t, config.Camera{Source: "gst:videotestsrc num-buffers=20 ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1"})
+	s := openT(t, Options{Source: "gst:videotestsrc num-buffers=20 ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1"})
 	for i := 0; i < 3; i++ {
 		m, err := s.Read(context.Background())
 		if err != nil {
@@ -247,7 +246,7 @@ func TestGStreamerTestSource(t *testing.T) {
 		}
 		m.Close()
 	}
-	if _, err := Open(context.Background(), config.Camera{Source: "gst:nosuchelement ! appsink"}); err == nil {
+	if _, err := Open(context.Background(), Options{Source: "gst:nosuchelement ! appsink"}); err == nil {
 		t.Fatal("a pipeline with an unknown element opened")
 	}
 }
@@ -317,7 +316,7 @@ func TestCmdSourceReadsMJPEGFromChild(t *testing.T) {
 	// three frames (one undecodable), then the child keeps running like a camera would
 	cmd := fmt.Sprintf("cd %s && cat a.jpg; sleep 0.2; cat bad.jpg; sleep 0.2; cat b.jpg; exec sleep 60", dir)
 	ctx := context.Background()
-	s, err := Open(ctx, config.Camera{Source: "cmd:" + cmd})
+	s, err := Open(ctx, Options{Source: "cmd:" + cmd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +355,7 @@ func TestCmdSourceReadsMJPEGFromChild(t *testing.T) {
 func TestCmdSourceKilledWithContextAndReportsExit(t *testing.T) {
 	matleak.Check(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Open(ctx, config.Camera{Source: "cmd:sleep 60 & sleep 60"})
+	s, err := Open(ctx, Options{Source: "cmd:sleep 60 & sleep 60"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +371,7 @@ func TestCmdSourceKilledWithContextAndReportsExit(t *testing.T) {
 	}
 
 	// a command that fails: Read says the stream ended and shows its stderr
-	s2, err := Open(context.Background(), config.Camera{Source: "cmd:echo no camera found >&2; exit 3"})
+	s2, err := Open(context.Background(), Options{Source: "cmd:echo no camera found >&2; exit 3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +386,7 @@ func TestCmdSourceKilledWithContextAndReportsExit(t *testing.T) {
 
 func TestOpenRejectsBadSources(t *testing.T) {
 	for _, src := range []string{"", "usb:0", "mjpeg:/tmp/x", "dir:"} {
-		if s, err := Open(context.Background(), config.Camera{Source: src, FPS: 10}); err == nil {
+		if s, err := Open(context.Background(), Options{Source: src, FPS: 10}); err == nil {
 			s.Close()
 			t.Errorf("Open(%q) succeeded", src)
 		}
@@ -414,7 +413,7 @@ func TestMJPEGOnStdin(t *testing.T) {
 		w.Write(a)
 		w.Close()
 	}()
-	s, err := Open(context.Background(), config.Camera{Source: "mjpeg:-"})
+	s, err := Open(context.Background(), Options{Source: "mjpeg:-"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +436,7 @@ func TestMJPEGOnStdin(t *testing.T) {
 	if got < 1 || got > 2 {
 		t.Fatalf("read %d frames from stdin, want 1 or 2", got)
 	}
-	if _, err := Open(context.Background(), config.Camera{Source: "mjpeg:-"}); err == nil {
+	if _, err := Open(context.Background(), Options{Source: "mjpeg:-"}); err == nil {
 		t.Fatal("reopening an ended standard input succeeded")
 	}
 }

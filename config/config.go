@@ -19,6 +19,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/facegate/facegate/camera/source"
 	"github.com/facegate/facegate/platform"
 )
 
@@ -352,21 +353,8 @@ func (cfg *Config) Validate() error {
 	}
 
 	cam := cfg.Camera
-	kind, arg, ok := strings.Cut(cam.Source, ":")
-	switch {
-	case !ok || arg == "":
-		c.fail("camera.source", "%q must be KIND:ARG with KIND one of dir, file, v4l2, gst, mjpeg, cmd", cam.Source)
-	case kind == "dir" || kind == "file" || kind == "gst" || kind == "cmd":
-	case kind == "v4l2":
-		if strings.Trim(arg, "0123456789") != "" && !strings.HasPrefix(arg, "/dev/") {
-			c.fail("camera.source", "v4l2 wants a device number or /dev path, got %q", arg)
-		}
-	case kind == "mjpeg":
-		if arg != "-" {
-			c.fail("camera.source", "mjpeg supports only \"mjpeg:-\" (standard input), got %q", cam.Source)
-		}
-	default:
-		c.fail("camera.source", "unknown kind %q (want dir, file, v4l2, gst, mjpeg or cmd)", kind)
+	if _, err := source.Parse(cam.Source); err != nil {
+		c.fail("camera.source", "%s", strings.TrimPrefix(err.Error(), source.ErrSpec.Error()+": "))
 	}
 	c.rangeF("camera.fps", cam.FPS, 0.1, 120)
 	c.rangeI("camera.width", cam.Width, 0, 8192)

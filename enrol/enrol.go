@@ -10,7 +10,6 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"strings"
-	"sync"
 	"unicode"
 
 	"gocv.io/x/gocv"
@@ -61,11 +60,10 @@ type Options struct {
 	// library and warns about matches at or above it (recognition.threshold
 	// when recognition.duplicate_warn is on); 0 turns the warning off.
 	DuplicateThreshold float64
-	// Gallery, if set, is the face library in memory to check duplicates
-	// against (the camera loop's gallery in the daemon). Without it the
-	// Service loads its own from the Library when the library revision
-	// changes.
-	Gallery Matcher
+	// Gallery, if set, gives the face library in memory to check
+	// duplicates against (the camera loop's in the daemon). Without it the
+	// Service keeps a LiveGallery of its own.
+	Gallery Gallery
 }
 
 // Service enrols people. It is safe for concurrent use.
@@ -74,13 +72,13 @@ type Service struct {
 	lib Library
 	opt Options
 
-	mu     sync.Mutex
-	own    *vision.Gallery // Options.Gallery == nil: loaded from lib
-	ownRev int64
 }
 
 // New returns a service storing into lib what p accepts.
 func New(p Pipeline, lib Library, o Options) *Service {
+	if o.Gallery == nil {
+		o.Gallery = NewLiveGallery(lib, p.ModelID())
+	}
 	return &Service{p: p, lib: lib, opt: o}
 }
 
@@ -291,7 +289,7 @@ func (s *Service) duplicate(ctx context.Context, emb []float32, forPerson int64)
 	if thr <= 0 || len(emb) == 0 {
 		return nil
 	}
-	g, err := s.gallery(ctx)
+	g, err := s.opt.Gallery.CurrentGallery(ctx)
 	if err != nil {
 		return nil // the photo is still stored; the check is advice
 	}
@@ -310,29 +308,6 @@ func (s *Service) duplicate(ctx context.Context, emb []float32, forPerson int64)
 		name = p.Name
 	}
 	return &Duplicate{PersonID: m.SecondPersonID, Name: name, Score: m.SecondScore, Also: true}
-}
-
-// gallery is Options.Gallery, or the service's own copy of the library,
-// reloaded when the library revision changed.
-func (s *Service) gallery(ctx context.Context) (Matcher, error) {
-	if s.opt.Gallery != nil {
-		return s.opt.Gallery, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rev, err := s.lib.LibraryRevision(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if s.own != nil && rev == s.ownRev {
-		return s.own, nil
-	}
-	g := vision.NewGallery(s.p.ModelID())
-	if _, err := LoadGallery(ctx, s.lib, g); err != nil {
-		return nil, err
-	}
-	s.own, s.ownRev = g, rev
-	return g, nil
 }
 
 // Result is what EnrolPerson did.

@@ -13,6 +13,7 @@ import (
 	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 	"github.com/facegate/facegate/vision"
+	"github.com/facegate/facegate/vision/visionconfig"
 )
 
 func TestMain(m *testing.M) {
@@ -30,7 +31,7 @@ func threshold() float64 {
 
 func openPipeline(t testing.TB) *vision.Pipeline {
 	t.Helper()
-	p, err := vision.Open(vision.OptionsFrom(config.Default().Recognition, testenv.ModelsDir(t)))
+	p, err := vision.Open(visionconfig.Options(config.Default().Recognition, testenv.ModelsDir(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,7 @@
 package vision
 
-import "github.com/facegate/facegate/config"
-
-// Options configure a Pipeline. The zero value of a gate disables it.
+// Options configure a Pipeline (package vision/visionconfig fills them from
+// the [recognition] section). The zero value of a gate disables it.
 type Options struct {
 	ModelsDir, Model string // model profile: "fr512" or "sface"
 
@@ -14,17 +13,4 @@ type Options struct {
 
 	// Threads sets OpenCV's thread count at Open (process-wide); 0 leaves it.
 	Threads int
-}
-
-// OptionsFrom maps the [recognition] config section onto Options.
-func OptionsFrom(r config.Recognition, modelsDir string) Options {
-	return Options{
-		ModelsDir:     modelsDir,
-		Model:         r.Model,
-		DetectScore:   float32(r.DetectScore),
-		DetectMaxSide: r.DetectMaxSide,
-		MinFacePixels: r.MinFacePixels,
-		MinSharpness:  r.MinSharpness,
-		MaxYawRatio:   r.MaxYawRatio,
-	}
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/internal/matleak"
 	"github.com/facegate/facegate/internal/testenv"
 	"gocv.io/x/gocv"
@@ -24,8 +23,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// defaultOptions are the shipped [recognition] defaults (config.Default;
+// vision/visionconfig maps them, and its tests run the evaluation with them).
 func defaultOptions(t testing.TB) Options {
-	return OptionsFrom(config.Default().Recognition, testenv.ModelsDir(t))
+	return Options{ModelsDir: testenv.ModelsDir(t), Model: "fr512", DetectScore: 0.9, DetectMaxSide: 640,
+		MinFacePixels: 64, MinSharpness: 50, MaxYawRatio: 0.5}
 }
 
 func openPipeline(t testing.TB, o Options) *Pipeline {
@@ -291,7 +293,8 @@ func TestEmbeddingsSeparateIdentities(t *testing.T) {
 			t.Errorf("quality gates refuse a dev-set face: %+v", a.Quality)
 		}
 	}
-	thr := float32(config.Default().Recognition.Threshold)
+	prof, _ := LookupProfile("fr512")
+	thr := float32(prof.Threshold)
 	if s := Dot(a1.Embedding, a2.Embedding); s < thr {
 		t.Errorf("same person df01: %.3f < threshold %.2f", s, thr)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/facegate/facegate/health"
 	"github.com/facegate/facegate/internal/testenv"
 	"github.com/facegate/facegate/vision"
+	"github.com/facegate/facegate/vision/visionconfig"
 )
 
 const (
@@ -53,7 +54,7 @@ func TestMain(m *testing.M) {
 
 func testPipeline(t testing.TB, cfg config.Config) *vision.Pipeline {
 	t.Helper()
-	pipeOnce.Do(func() { pipe, pipeErr = vision.Open(vision.OptionsFrom(cfg.Recognition, cfg.ModelsDir)) })
+	pipeOnce.Do(func() { pipe, pipeErr = vision.Open(visionconfig.Options(cfg.Recognition, cfg.ModelsDir)) })
 	if pipeErr != nil {
 		t.Fatalf("vision.Open: %v", pipeErr)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/facegate/facegate/mqttlink"
 	"github.com/facegate/facegate/site"
 	"github.com/facegate/facegate/vision"
+	"github.com/facegate/facegate/vision/visionconfig"
 	"github.com/facegate/facegate/web"
 )
 
@@ -46,13 +47,13 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 	})
 	parts = append(parts, subsystem{"door", ctrl.Run})
 
-	pipe, err := vision.Open(vision.OptionsFrom(cfg.Recognition, cfg.ModelsDir))
+	pipe, err := vision.Open(visionconfig.Options(cfg.Recognition, cfg.ModelsDir))
 	if err != nil {
 		return nil, nil, cleanup, err
 	}
 	closers = append(closers, func() { _ = pipe.Close() })
 
-	loop, err := access.New(cfg, pipe, db, ctrl, h, log)
+	loop, err := access.New(access.OptionsFrom(cfg), pipe, db, ctrl, h, log)
 	if err != nil {
 		return nil, nil, cleanup, err
 	}
@@ -88,7 +89,7 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 			return nil, nil, cleanup, err
 		}
 		srv, err := web.New(cfg, web.Deps{
-			DB: db, Enrol: enrolService(cfg, pipe, db, nil), Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Registerer: reg, Log: log,
+			DB: db, Enrol: enrolService(cfg, pipe, db, loop), Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Registerer: reg, Log: log,
 			OnLibraryChange: loop.ReloadGallery,
 		})
 		if err != nil {

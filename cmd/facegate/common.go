@@ -40,9 +40,9 @@ func openDB(ctx context.Context, cfg config.Config) (*facedb.DB, error) {
 }
 
 // enrolService is the enrolment service every command uses, with the
-// configured duplicate warning; g, if not nil, is the gallery to check
-// duplicates against (the camera loop's in the daemon).
-func enrolService(cfg config.Config, p *vision.Pipeline, db *facedb.DB, g enrol.Matcher) *enrol.Service {
+// configured duplicate warning; g, if not nil, gives the gallery to check
+// duplicates against (the camera loop's in the daemon: one gallery).
+func enrolService(cfg config.Config, p *vision.Pipeline, db *facedb.DB, g enrol.Gallery) *enrol.Service {
 	o := enrol.Options{Gallery: g}
 	if cfg.Recognition.DuplicateWarn {
 		o.DuplicateThreshold = cfg.Recognition.Threshold

@@ -15,6 +15,7 @@ import (
 	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/vision"
+	"github.com/facegate/facegate/vision/visionconfig"
 )
 
 func init() {
@@ -56,7 +57,7 @@ func runEnrol(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	p, err := vision.Open(vision.OptionsFrom(cfg.Recognition, cfg.ModelsDir))
+	p, err := vision.Open(visionconfig.Options(cfg.Recognition, cfg.ModelsDir))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/vision"
+	"github.com/facegate/facegate/vision/visionconfig"
 )
 
 func init() {
@@ -52,7 +53,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *threshold == 0 {
 		*threshold = cfg.Recognition.Threshold
 	}
-	o := vision.OptionsFrom(cfg.Recognition, cfg.ModelsDir)
+	o := visionconfig.Options(cfg.Recognition, cfg.ModelsDir)
 	if *maxSide > 0 {
 		o.DetectMaxSide = *maxSide
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/vision"
+	"github.com/facegate/facegate/vision/visionconfig"
 )
 
 // evalLiveness runs `facegate eval -liveness DIR` with the configured
@@ -21,7 +22,7 @@ func evalLiveness(ctx context.Context, stdout io.Writer, cfg config.Config, dir,
 		threshold = cfg.Liveness.Threshold
 	}
 	lo := vision.LivenessOptions{ModelsDir: cfg.ModelsDir, Model: model, Threshold: threshold}
-	rep, err := vision.EvaluateLiveness(ctx, dir, vision.OptionsFrom(cfg.Recognition, cfg.ModelsDir), lo)
+	rep, err := vision.EvaluateLiveness(ctx, dir, visionconfig.Options(cfg.Recognition, cfg.ModelsDir), lo)
 	if err != nil {
 		return err
 	}

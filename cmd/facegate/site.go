@@ -16,6 +16,7 @@ import (
 	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/site"
 	"github.com/facegate/facegate/vision"
+	"github.com/facegate/facegate/vision/visionconfig"
 )
 
 func init() {
@@ -156,7 +157,7 @@ func siteRecordFromImages(cfg config.Config, name, from, until string, thumb boo
 	if err != nil {
 		return site.Record{}, err
 	}
-	p, err := vision.Open(vision.OptionsFrom(cfg.Recognition, cfg.ModelsDir))
+	p, err := vision.Open(visionconfig.Options(cfg.Recognition, cfg.ModelsDir))
 	if err != nil {
 		return site.Record{}, err
 	}

@@ -1,20 +1,38 @@
-package vision
+package visionconfig
 
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"testing"
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/internal/testenv"
+	"github.com/facegate/facegate/vision"
 )
+
+func TestMain(m *testing.M) {
+	if os.Getenv("OPENCV_LOG_LEVEL") == "" {
+		os.Setenv("OPENCV_LOG_LEVEL", "ERROR")
+	}
+	os.Exit(m.Run())
+}
+
+// TestOptionsMapTheSection: every [recognition] key reaches the pipeline.
+func TestOptionsMapTheSection(t *testing.T) {
+	r := config.Recognition{Model: "sface", DetectScore: 0.8, DetectMaxSide: 800, MinFacePixels: 70, MinSharpness: 40, MaxYawRatio: 0.4}
+	want := vision.Options{ModelsDir: "/m", Model: "sface", DetectScore: 0.8, DetectMaxSide: 800, MinFacePixels: 70, MinSharpness: 40, MaxYawRatio: 0.4}
+	if got := Options(r, "/m"); got != want {
+		t.Errorf("Options = %+v, want %+v", got, want)
+	}
+}
 
 // TestEvaluateFaceSet runs the CONTRACT.md protocol on ../shared/faces with
 // the shipped defaults and checks issue 3's acceptance figures.
 func TestEvaluateFaceSet(t *testing.T) {
 	cfg := config.Default()
-	o := OptionsFrom(cfg.Recognition, testenv.ModelsDir(t))
-	rep, err := Evaluate(context.Background(), testenv.FacesDir(t), o, cfg.Recognition.Threshold)
+	o := Options(cfg.Recognition, testenv.ModelsDir(t))
+	rep, err := vision.Evaluate(context.Background(), testenv.FacesDir(t), o, cfg.Recognition.Threshold)
 	if err != nil {
 		t.Fatal(err)
 	}

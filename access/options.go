@@ -1,0 +1,52 @@
+package access
+
+import (
+	"time"
+
+	"github.com/facegate/facegate/camera"
+	"github.com/facegate/facegate/config"
+)
+
+// Options configure a Loop. cmd/facegate fills them from the configuration
+// with OptionsFrom; New checks nothing else of the configuration.
+type Options struct {
+	Policy       Policy
+	Unlock       time.Duration  // how long a grant energises the relay (door.unlock_seconds)
+	Camera       camera.Options // the source and its supervision
+	Snapshots    Snapshots      // where snapshots go and how long they stay
+	StorageLowMB float64        // free space under which storage_low is raised
+}
+
+// OptionsFrom maps a validated configuration onto Options.
+func OptionsFrom(cfg config.Config) Options {
+	c := cfg.Camera
+	return Options{
+		Policy: PolicyFrom(cfg),
+		Unlock: seconds(cfg.Door.UnlockSeconds),
+		Camera: camera.Options{Source: c.Source, FPS: c.FPS, Loop: c.Loop, Width: c.Width, Height: c.Height,
+			Stall: seconds(c.StallSeconds), ReopenMax: seconds(c.ReopenMaxSeconds)},
+		Snapshots: Snapshots{
+			Dir:      cfg.SnapshotDir(),
+			MaxAge:   seconds(cfg.Access.SnapshotMaxAgeDays * 86400),
+			MaxBytes: int64(cfg.Access.SnapshotMaxMB * (1 << 20)),
+			Headroom: SnapshotHeadroom,
+		},
+		StorageLowMB: cfg.Access.StorageLowMB,
+	}
+}
+
+// PolicyFrom builds the policy from a configuration.
+func PolicyFrom(cfg config.Config) Policy {
+	a := cfg.Access
+	return Policy{
+		Threshold:      cfg.Recognition.Threshold,
+		Margin:         cfg.Recognition.Margin,
+		Window:         a.WindowFrames,
+		Required:       a.RequiredFrames,
+		Cooldown:       seconds(a.CooldownSeconds),
+		StrangerFrames: a.StrangerFrames,
+		StrangerEvery:  seconds(a.StrangerAlarmSeconds),
+	}
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
