@@ -149,6 +149,10 @@ func parseWhen(key, s string) (*time.Time, error) {
 // configured model. Any refused image fails the enrolment, naming the file:
 // a site record is published to every door, so nothing half-right goes out.
 func siteRecordFromImages(cfg config.Config, name, from, until string, thumb bool, files []string, stderr io.Writer) (site.Record, error) {
+	name, err := enrol.CleanName(name)
+	if err != nil {
+		return site.Record{}, fmt.Errorf("site: -name: %w", err)
+	}
 	vf, err := parseWhen("valid-from", from)
 	if err != nil {
 		return site.Record{}, err
