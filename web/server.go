@@ -179,7 +179,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ln, err := net.Listen("tcp", s.cfg.Web.Listen)
 	if err != nil {
-		return fmt.Errorf("web: listen: %w", err)
+		return fmt.Errorf("web: listen on %s (web.listen): %w", s.cfg.Web.Listen, err)
 	}
 	return s.Serve(ctx, ln)
 }
@@ -197,6 +197,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
+	if s.deps.Health != nil {
+		s.deps.Health.Set("web", true, "listening on "+ln.Addr().String())
+	}
 	if s.cert != nil {
 		srv.TLSConfig = s.cert.tlsConfig()
 		s.log.Info("web page listening", "url", "https://"+ln.Addr().String()+"/",

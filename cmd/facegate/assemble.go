@@ -85,17 +85,21 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 	parts = append(parts, subsystem{"mqtt", link.Run})
 
 	if cfg.Web.Listen != "" {
-		if err := web.EnsureAdmin(ctx, db, log); err != nil {
-			return nil, nil, cleanup, err
+		// The web page fails alone (a busy port, a broken certificate):
+		// reported in the log and health, retried, the door keeps working.
+		var srv *web.Server
+		err := web.EnsureAdmin(ctx, db, log)
+		if err == nil {
+			srv, err = web.New(cfg, web.Deps{
+				DB: db, Enrol: enrolService(cfg, pipe, db, loop), Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Registerer: reg, Log: log,
+				OnLibraryChange: loop.ReloadGallery,
+			})
 		}
-		srv, err := web.New(cfg, web.Deps{
-			DB: db, Enrol: enrolService(cfg, pipe, db, loop), Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Registerer: reg, Log: log,
-			OnLibraryChange: loop.ReloadGallery,
-		})
-		if err != nil {
-			return nil, nil, cleanup, err
+		run := func(context.Context) error { return err }
+		if err == nil {
+			run = srv.Run
 		}
-		parts = append(parts, subsystem{"web", srv.Run})
+		parts = append(parts, subsystem{"web", isolated("web", h, log, run)})
 	}
 	return parts, watched, cleanup, nil
 }

@@ -73,6 +73,41 @@ func goSafe(g *errgroup.Group, ctx context.Context, log *slog.Logger, s subsyste
 	})
 }
 
+// isolated makes run a part that fails alone (the web page): its error or
+// panic is logged and shown in health under name, it is started again with
+// back-off (5 s doubling to a minute), and the door keeps working meanwhile.
+// The part itself reports itself healthy once it works again.
+func isolated(name string, h *health.Tracker, log *slog.Logger, run func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		wait := 5 * time.Second
+		for {
+			err := func() (err error) {
+				defer func() {
+					if r := recover(); r != nil {
+						log.Error("subsystem panicked", "subsystem", name, "panic", r, "stack", string(debug.Stack()))
+						err = fmt.Errorf("%s: panic: %v", name, r)
+					}
+				}()
+				return run(ctx)
+			}()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err == nil {
+				err = fmt.Errorf("%s: stopped", name)
+			}
+			log.Error("subsystem failed; the door keeps working without it", "subsystem", name, "err", err, "retry_in", wait)
+			h.Set(name, false, fmt.Sprintf("%v (retrying every %s)", err, wait))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, time.Minute)
+		}
+	}
+}
+
 // runDaemon runs every subsystem until ctx is cancelled (SIGINT/SIGTERM, a
 // clean exit) or one of them fails (the others are stopped, the error is
 // returned). The door relay is released on every path.
