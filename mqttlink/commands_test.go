@@ -188,24 +188,26 @@ func TestCommands(t *testing.T) {
 	want := map[string]int{"bad_signature": 1, "expired": 1, "replay": 1, "malformed": 3}
 	waitFor(t, "command_rejected events", 5*time.Second, func() bool { return fmt.Sprint(rejections(t, r.db)) == fmt.Sprint(want) })
 
-	audit, err := r.db.AuditLog(context.Background(), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ok, refused int
-	for _, a := range audit {
-		if a.Actor == "mqtt" {
-			if a.OK {
-				ok++
-			} else {
-				refused++
+	var ok, refused, summaries int
+	waitFor(t, "one refused audit entry per command_rejected summary", 5*time.Second, func() bool {
+		audit, err := r.db.AuditLog(context.Background(), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, refused = 0, 0
+		for _, a := range audit {
+			if a.Actor == "mqtt" {
+				if a.OK {
+					ok++
+				} else {
+					refused++
+				}
 			}
 		}
-	}
-	summaries, _ := r.db.Events(context.Background(), facedb.EventFilter{Type: "command_rejected"})
-	if ok != 3 || refused != len(summaries) {
-		t.Fatalf("mqtt audit entries: %d ok, %d refused; want 3 and one per command_rejected summary (%d)", ok, refused, len(summaries))
-	}
+		evs, _ := r.db.Events(context.Background(), facedb.EventFilter{Type: "command_rejected"})
+		summaries = len(evs)
+		return ok == 3 && refused == summaries
+	})
 	if v := metricValue(t, r.reg, "facegate_mqtt_commands_total"); v != 9 {
 		t.Fatalf("commands_total = %v, want 9", v)
 	}
