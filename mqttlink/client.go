@@ -14,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/platform"
 	"github.com/facegate/facegate/signedcmd"
 )
 
@@ -34,6 +35,9 @@ func SendCommand(ctx context.Context, cfg config.Config, name string, seconds fl
 	}
 	if cfg.MQTT.Broker == "" {
 		return Reply{}, fmt.Errorf("%w: mqtt.broker is empty", ErrConfig)
+	}
+	if p, err := platform.Lookup(cfg.MQTT.Profile); err != nil || p.PlatformCommands {
+		return Reply{}, fmt.Errorf("%w: mqtt.profile %q: commands come from the platform (its console or API), not from facegate cmd", ErrConfig, cfg.MQTT.Profile)
 	}
 	key, err := signedcmd.ParseKey(cfg.MQTT.CommandKey)
 	if err != nil {

@@ -47,9 +47,22 @@ func (l *Link) commandLoop(ctx context.Context) {
 // a signed command with a good signature and timestamp, or (ha set) an
 // allowed Home Assistant LOCK/UNLOCK.
 type queuedCmd struct {
-	name string
-	cmd  signedcmd.Command
-	ha   string // Home Assistant payload, "" for a signed command
+	name    string
+	cmd     signedcmd.Command
+	ha      string // Home Assistant payload, "" for a signed command
+	respond string // platform command: its response topic (see cmdRef)
+}
+
+func (q queuedCmd) ref() cmdRef {
+	return cmdRef{name: q.name, requestID: q.cmd.RequestID, respond: q.respond}
+}
+
+// cmdRef names a command for its audit entry and its reply.
+type cmdRef struct {
+	name, requestID string
+	// respond is the response topic of a platform command (profiles with
+	// PlatformCommands); "" answers on P/cmd/<name>/reply, signed.
+	respond string
 }
 
 // precheck verifies a command message on paho's handler goroutine, before
@@ -93,52 +106,59 @@ func (l *Link) precheck(topic string, payload []byte, retained bool) (queuedCmd,
 
 // handleCommand checks the nonce of a verified command and executes it.
 func (l *Link) handleCommand(ctx context.Context, q queuedCmd) {
-	name, cmd := q.name, q.cmd
+	name, cmd, ref := q.name, q.cmd, q.ref()
 	fresh, err := l.db.UseNonce(ctx, cmd.Nonce, time.Now(), signedcmd.MaxSkew)
 	if err != nil {
-		l.finish(ctx, name, cmd.RequestID, false, "nonce check failed: "+err.Error(), nil)
+		l.finish(ctx, ref, false, "nonce check failed: "+err.Error(), nil)
 		return
 	}
 	if !fresh {
-		l.rejected(rejection{name: name, requestID: cmd.RequestID, reason: signedcmd.ReasonReplay, detail: "nonce " + cmd.Nonce + " already used"})
+		l.rejected(rejection{name: name, requestID: cmd.RequestID, reason: signedcmd.ReasonReplay, detail: "nonce " + cmd.Nonce + " already used", respond: q.respond})
 		return
+	}
+	via := "signed"
+	if q.respond != "" {
+		via = l.prof.Name
 	}
 	switch name {
 	case signedcmd.Unlock:
-		l.unlock(ctx, name, cmd.RequestID, cmd.Seconds, "signed")
+		l.unlock(ctx, ref, cmd.Seconds, via)
 	case signedcmd.Lock:
-		l.lock(ctx, name, cmd.RequestID, "signed")
+		l.lock(ctx, ref, via)
 	case signedcmd.Status:
-		l.finish(ctx, name, cmd.RequestID, true, "", l.statePayload(ctx, l.door.State()))
+		l.finish(ctx, ref, true, "", l.statePayload(ctx, l.door.State()))
 	}
 }
 
-func (l *Link) unlock(ctx context.Context, name, requestID string, seconds float64, via string) {
+func (l *Link) unlock(ctx context.Context, ref cmdRef, seconds float64, via string) {
+	requestID := ref.requestID
 	d := time.Duration(seconds * float64(time.Second))
 	if d <= 0 {
 		d = time.Duration(l.cfg.Door.UnlockSeconds * float64(time.Second))
 	}
 	if err := l.door.Unlock(ctx, d, event.SourceRemote, requestID); err != nil {
-		l.finish(ctx, name, requestID, false, "unlock failed: "+err.Error(), nil)
+		l.finish(ctx, ref, false, "unlock failed: "+err.Error(), nil)
 		return
 	}
 	l.record(ctx, facedb.Record{Kind: event.KindEvent, Type: event.RemoteUnlock, Source: event.SourceRemote,
 		Detail: map[string]any{"request_id": requestID, "seconds": d.Seconds(), "via": via}})
-	l.finish(ctx, name, requestID, true, "", nil)
+	l.finish(ctx, ref, true, "", nil)
 }
 
-func (l *Link) lock(ctx context.Context, name, requestID, via string) {
+func (l *Link) lock(ctx context.Context, ref cmdRef, via string) {
+	requestID := ref.requestID
 	if err := l.door.Lock(ctx, event.SourceRemote, requestID); err != nil {
-		l.finish(ctx, name, requestID, false, "lock failed: "+err.Error(), nil)
+		l.finish(ctx, ref, false, "lock failed: "+err.Error(), nil)
 		return
 	}
 	l.record(ctx, facedb.Record{Kind: event.KindEvent, Type: event.RemoteLock, Source: event.SourceRemote,
 		Detail: map[string]any{"request_id": requestID, "via": via}})
-	l.finish(ctx, name, requestID, true, "", nil)
+	l.finish(ctx, ref, true, "", nil)
 }
 
 // finish audits and answers a command that passed the checks.
-func (l *Link) finish(ctx context.Context, name, requestID string, ok bool, errText string, state []byte) {
+func (l *Link) finish(ctx context.Context, ref cmdRef, ok bool, errText string, state []byte) {
+	name, requestID := ref.name, ref.requestID
 	result := "ok"
 	if !ok {
 		result = "failed"
@@ -148,7 +168,7 @@ func (l *Link) finish(ctx context.Context, name, requestID string, ok bool, errT
 	}
 	l.audit(ctx, name, requestID, ok, errText)
 	l.m.commands.WithLabelValues(metricName(name), result).Inc()
-	l.reply(name, Reply{RequestID: requestID, OK: ok, Error: errText, State: state})
+	l.reply(ref, Reply{RequestID: requestID, OK: ok, Error: errText, State: state})
 }
 
 // metricName bounds the label values: any name outside the contract (a
@@ -178,9 +198,16 @@ func (l *Link) audit(ctx context.Context, name, requestID string, ok bool, detai
 	}
 }
 
-func (l *Link) reply(name string, r Reply) {
+func (l *Link) reply(ref cmdRef, r Reply) {
+	name := ref.name
 	if name == haCommandName {
 		return // Home Assistant reads the new state from P/state
+	}
+	if ref.respond != "" || l.prof.PlatformCommands {
+		if ref.respond != "" {
+			l.platformReply(ref, r)
+		}
+		return // platform commands are never answered on P/cmd/<name>/reply
 	}
 	topic := signedcmd.ReplyTopic(l.topics.prefix, name)
 	b, err := json.Marshal(r)
@@ -191,7 +218,7 @@ func (l *Link) reply(name string, r Reply) {
 		l.log.Error("mqtt reply", "err", err)
 		return
 	}
-	l.client.Publish(topic, 1, false, b)
+	l.publish(context.Background(), topic, false, b)
 }
 
 // handleHomeAssistant serves the unsigned LOCK/UNLOCK of Home Assistant's
@@ -199,9 +226,10 @@ func (l *Link) reply(name string, r Reply) {
 func (l *Link) handleHomeAssistant(ctx context.Context, payload string) {
 	const name = haCommandName
 	id := fmt.Sprintf("ha-%d", time.Now().UnixMilli())
+	ref := cmdRef{name: name, requestID: id}
 	if payload == "UNLOCK" {
-		l.unlock(ctx, name, id, 0, "homeassistant")
+		l.unlock(ctx, ref, 0, "homeassistant")
 	} else {
-		l.lock(ctx, name, id, "homeassistant")
+		l.lock(ctx, ref, "homeassistant")
 	}
 }

@@ -70,11 +70,12 @@ func (l *Link) discovery() map[string][]byte {
 
 // publishDiscovery publishes the discovery configs, retained.
 func (l *Link) publishDiscovery() {
-	if !l.cfg.MQTT.HomeAssistant || !l.client.IsConnectionOpen() {
+	c := l.cli()
+	if !l.cfg.MQTT.HomeAssistant || !c.IsConnectionOpen() {
 		return
 	}
 	for topic, payload := range l.discovery() {
-		l.client.Publish(topic, 1, true, payload)
+		c.Publish(topic, 1, true, payload)
 	}
 	l.log.Debug("mqtt home assistant discovery published")
 }

@@ -16,6 +16,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/door"
@@ -40,13 +41,22 @@ var ErrRunning = errors.New("mqttlink: already running")
 // HealthComponent is the name the link reports to the health tracker.
 const HealthComponent = "mqtt"
 
+// topics are the link's topics under its profile (package platform); an
+// empty one is not used by the profile (no availability on IoTDA and
+// ThingsBoard, whose own online state is the availability).
 type topics struct {
 	prefix, availability, state, events, alarms, cmd, haLockSet string
+	platform                                                    platform.Topics
 }
 
-func newTopics(p string) topics {
-	return topics{prefix: p, availability: p + "/availability", state: p + "/state", events: p + "/events",
-		alarms: p + "/alarms", cmd: p + "/cmd/+", haLockSet: p + "/ha/lock/set"}
+func newTopics(p string, prof platform.Profile, deviceID string) topics {
+	pt := prof.Topics(p, deviceID)
+	t := topics{prefix: p, availability: pt.Availability, state: pt.State, events: pt.Events,
+		alarms: pt.Alarms, cmd: pt.Commands, platform: pt}
+	if prof.Layout == platform.LayoutPrefix {
+		t.haLockSet = p + "/ha/lock/set"
+	}
+	return t
 }
 
 // haStatusTopic is where Home Assistant announces its (re)start.
@@ -55,17 +65,24 @@ const haStatusTopic = "homeassistant/status"
 // Link is the keep-alive-managed MQTT link of one appliance: availability,
 // state, the durable outbox sender and remote commands.
 type Link struct {
-	cfg     config.Config
-	db      *facedb.DB
-	door    Door
-	health  *health.Tracker
-	log     *slog.Logger
-	key     []byte
-	plan    keepAlivePlan
-	topics  topics
-	client  mqtt.Client
-	m       *metrics
-	version atomic.Value // string
+	cfg      config.Config
+	db       *facedb.DB
+	door     Door
+	health   *health.Tracker
+	log      *slog.Logger
+	key      []byte
+	plan     keepAlivePlan
+	topics   topics
+	prof     platform.Profile
+	confirm  bool                 // delivery confirmed by echo (mqtt.confirm_delivery and the profile allows it)
+	limiter  *rate.Limiter        // upstream publishes (nil: the profile has no limit)
+	now      func() time.Time     // the clock of the connect credentials (tests move it)
+	creds    platform.Credentials // of the current client
+	opts     *mqtt.ClientOptions  // of the current client
+	clientMu sync.Mutex
+	client   mqtt.Client
+	m        *metrics
+	version  atomic.Value // string
 
 	connMu sync.Mutex
 	conn   *keepAliveConn // the current network connection
@@ -130,23 +147,30 @@ func New(cfg config.Config, db *facedb.DB, d Door, h *health.Tracker, reg promet
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if _, err := platform.Lookup(m.Profile); err != nil {
+	prof, err := platform.Lookup(m.Profile)
+	if err != nil {
 		return nil, fmt.Errorf("%w: mqtt.profile: %w", ErrConfig, err)
 	}
-	if m.Profile != "" && m.Profile != platform.Generic {
-		return nil, fmt.Errorf("%w: mqtt.profile %q is not wired into the link yet", ErrConfig, m.Profile)
+	if err := prof.CheckKeepAlive(m.KeepaliveSeconds); err != nil {
+		return nil, fmt.Errorf("%w: %s: key mqtt.keepalive_seconds: %w", ErrConfig, cfg.File, err)
 	}
 	l := &Link{
 		cfg: cfg, db: db, door: d, health: h, log: log.With("component", "mqtt"), key: key,
 		plan:   planKeepAlive(time.Duration(m.KeepaliveSeconds)*time.Second, time.Duration(m.PingTimeoutSeconds)*time.Second),
-		topics: newTopics(cfg.TopicPrefix()),
-		upCh:   make(chan struct{}), losses: map[string]int64{}, downSince: time.Now(),
+		topics: newTopics(cfg.TopicPrefix(), prof, cfg.DeviceID), prof: prof,
+		confirm: m.ConfirmDelivery && prof.Echo, now: credentialClock(),
+		upCh: make(chan struct{}), losses: map[string]int64{}, downSince: time.Now(),
 		lost: make(chan string, 1), cmds: make(chan queuedCmd, 64),
 		stateKick: make(chan struct{}, 1), haKick: make(chan struct{}, 1),
 		rejects: newRejects(rejectWindow),
 		echoes:  make(chan facedb.Echo, 4096), subKick: make(chan struct{}, 1),
 	}
 	l.version.Store("dev")
+	if prof.PublishRate > 0 {
+		// 90% of the platform's limit, one at a time: no one-second window
+		// ever holds more than the limit.
+		l.limiter = rate.NewLimiter(rate.Limit(prof.PublishRate*0.9), 1)
+	}
 	l.m = newMetrics(l)
 	if m.Broker == "" {
 		return l, l.m.register(reg)
@@ -158,7 +182,9 @@ func New(cfg config.Config, db *facedb.DB, d Door, h *health.Tracker, reg promet
 	if err := l.m.register(reg); err != nil {
 		return nil, err
 	}
-	l.client = mqtt.NewClient(opts)
+	l.opts = opts
+	l.creds = l.credentials()
+	l.client = mqtt.NewClient(l.withCredentials(opts, l.creds))
 	return l, nil
 }
 
@@ -194,7 +220,7 @@ func (l *Link) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer l.running.Store(false)
-	if l.client == nil {
+	if l.cli() == nil {
 		l.log.Warn("mqtt.broker is empty: MQTT link disabled; events stay queued in the outbox")
 		if l.health != nil {
 			l.health.Remove(HealthComponent)
@@ -205,8 +231,11 @@ func (l *Link) Run(ctx context.Context) error {
 	if l.plan.keepAlive == 0 {
 		l.log.Warn("mqtt.keepalive_seconds = 0 disables keep-alive: a dead network is only noticed when a write fails")
 	}
-	if len(l.key) == 0 {
+	if len(l.key) == 0 && !l.prof.PlatformCommands {
 		l.log.Warn("mqtt.command_key is empty: remote commands are refused")
+	}
+	if l.cfg.MQTT.ConfirmDelivery && !l.confirm {
+		l.log.Info("mqtt delivery confirmed by PUBACK: the platform does not let a device subscribe to its own upstream topics", "profile", l.prof.Name)
 	}
 	l.setHealth(false, "connecting")
 
@@ -237,7 +266,7 @@ func (l *Link) connectLoop(ctx context.Context) {
 			case <-time.After(jittered):
 			}
 		}
-		t := l.client.Connect()
+		t := l.freshClient().Connect()
 		select {
 		case <-t.Done():
 		case <-ctx.Done():
@@ -314,7 +343,7 @@ func (l *Link) checkConnack() error {
 	if rc <= 0 {
 		return nil
 	}
-	l.client.Disconnect(0)
+	l.cli().Disconnect(0)
 	select { // the closed connection's loss belongs to this failed attempt
 	case <-l.lost:
 	default:
@@ -335,7 +364,7 @@ func (l *Link) setUp() {
 	l.mu.Unlock()
 	l.m.connects.Inc()
 	l.setHealth(true, "connected to "+l.cfg.MQTT.Broker)
-	l.log.Info("mqtt connected", "broker", l.cfg.MQTT.Broker, "keepalive", l.plan.keepAlive)
+	l.log.Info("mqtt connected", "broker", l.cfg.MQTT.Broker, "profile", l.prof.Name, "keepalive", l.plan.keepAlive)
 }
 
 func (l *Link) setDown(reason string) {
@@ -413,7 +442,7 @@ func (l *Link) closeConn(reason string) {
 func (l *Link) onConnect(c mqtt.Client) {
 	kc := l.currentConn()
 	subs := map[string]byte{l.topics.cmd: 1}
-	if l.cfg.MQTT.ConfirmDelivery {
+	if l.confirm {
 		subs[l.topics.events] = 1
 		subs[l.topics.alarms] = 1
 	}
@@ -422,7 +451,9 @@ func (l *Link) onConnect(c mqtt.Client) {
 		subs[l.topics.haLockSet] = 1
 	}
 	st := c.SubscribeMultiple(subs, l.onMessage)
-	c.Publish(l.topics.availability, 1, true, "online")
+	if l.topics.availability != "" {
+		c.Publish(l.topics.availability, 1, l.prof.Retain, "online")
+	}
 	kick(l.stateKick)
 	if l.cfg.MQTT.HomeAssistant {
 		kick(l.haKick)
@@ -464,7 +495,7 @@ func (l *Link) subscribedConn() *keepAliveConn {
 // verified here (precheck), rejections are counted and summarised, and only
 // verified commands are queued for commandLoop.
 func (l *Link) onMessage(_ mqtt.Client, msg mqtt.Message) {
-	if t := msg.Topic(); t == l.topics.events || t == l.topics.alarms {
+	if t := msg.Topic(); l.confirm && (t == l.topics.events || t == l.topics.alarms) {
 		l.onEcho(msg.Payload())
 		return
 	}
@@ -474,10 +505,17 @@ func (l *Link) onMessage(_ mqtt.Client, msg mqtt.Message) {
 		}
 		return
 	}
-	q, rej := l.precheck(msg.Topic(), msg.Payload(), msg.Retained())
+	precheck := l.precheck
+	if l.prof.PlatformCommands {
+		precheck = l.precheckPlatform
+	}
+	q, rej := precheck(msg.Topic(), msg.Payload(), msg.Retained())
 	if rej != nil {
 		l.rejected(*rej)
 		return
+	}
+	if q.name == "" {
+		return // not a command
 	}
 	select {
 	case l.cmds <- q:
@@ -497,12 +535,14 @@ func kick(c chan struct{}) {
 // shutdown publishes the retained "offline" (a graceful disconnect sends no
 // will) and disconnects.
 func (l *Link) shutdown() {
-	if l.client.IsConnectionOpen() {
-		t := l.client.Publish(l.topics.availability, 1, true, "offline")
-		if !t.WaitTimeout(2*time.Second) || t.Error() != nil {
-			l.log.Warn("mqtt could not publish offline before disconnecting", "err", t.Error())
+	if c := l.cli(); c.IsConnectionOpen() {
+		if l.topics.availability != "" {
+			t := c.Publish(l.topics.availability, 1, l.prof.Retain, "offline")
+			if !t.WaitTimeout(2*time.Second) || t.Error() != nil {
+				l.log.Warn("mqtt could not publish offline before disconnecting", "err", t.Error())
+			}
 		}
-		l.client.Disconnect(500)
+		c.Disconnect(500)
 	}
 	l.setDown(reasonShutdown)
 	l.setHealth(false, "stopped")
@@ -540,7 +580,7 @@ func (l *Link) statePayload(ctx context.Context, st door.State) []byte {
 	s := l.Status()
 	p := statePayload{
 		Door: st.DoorState(), Contact: st.Contact, People: people,
-		Link:    linkState{Connected: l.client.IsConnectionOpen(), Since: s.Since.UTC().Format(time.RFC3339), Connects: s.Connects, Keepalive: l.cfg.MQTT.KeepaliveSeconds},
+		Link:    linkState{Connected: l.cli().IsConnectionOpen(), Since: s.Since.UTC().Format(time.RFC3339), Connects: s.Connects, Keepalive: l.cfg.MQTT.KeepaliveSeconds},
 		Version: l.version.Load().(string), TS: time.Now().UTC().Format(time.RFC3339),
 		ForcedOpen: st.ForcedOpen, HeldOpen: st.HeldOpen,
 	}
@@ -566,10 +606,10 @@ func (l *Link) stateLoop(ctx context.Context) {
 	defer tick.Stop()
 	rev, _ := l.db.LibraryRevision(ctx) // the connect publishes the count as of now
 	publish := func(st door.State) {
-		if !l.client.IsConnectionOpen() {
+		if !l.cli().IsConnectionOpen() {
 			return // published again on connect
 		}
-		l.client.Publish(l.topics.state, 1, true, l.statePayload(ctx, st))
+		l.publish(ctx, l.topics.state, l.prof.Retain, l.platformState(l.statePayload(ctx, st)))
 	}
 	for {
 		select {

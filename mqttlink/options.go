@@ -13,6 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/platform"
 )
 
 // ErrConfig is wrapped by configuration errors found by New.
@@ -91,13 +92,7 @@ func (l *Link) clientOptions() (*mqtt.ClientOptions, error) {
 	}
 	o := mqtt.NewClientOptions()
 	o.AddBroker(m.Broker)
-	id := m.ClientID
-	if id == "" {
-		id = "facegate-" + l.cfg.DeviceID
-	}
-	o.SetClientID(id)
-	o.SetUsername(m.Username)
-	o.SetPassword(m.Password)
+	// Client id, user name and password: withCredentials, at every connect.
 	o.SetCleanSession(true)
 	o.SetOrderMatters(true)
 	o.SetKeepAlive(time.Duration(m.KeepaliveSeconds) * time.Second)
@@ -107,12 +102,18 @@ func (l *Link) clientOptions() (*mqtt.ClientOptions, error) {
 	o.SetAutoReconnect(false)
 	o.SetConnectRetry(false)
 	o.SetMaxReconnectInterval(time.Duration(m.MaxReconnectSeconds) * time.Second)
-	o.SetWill(l.topics.availability, "offline", 1, true)
+	if l.prof.Will && l.topics.availability != "" {
+		o.SetWill(l.topics.availability, "offline", 1, l.prof.Retain)
+	}
 	switch u.Scheme {
 	case "ssl", "tls", "mqtts", "wss":
 		tc, err := tlsConfig(m, u.Hostname())
 		if err != nil {
 			return nil, err
+		}
+		if l.prof.Name == platform.AWSIoT && u.Port() == "443" {
+			// MQTT with a client certificate on port 443 (AWS IoT Core).
+			tc.NextProtos = []string{"x-amzn-mqtt-ca"}
 		}
 		o.SetTLSConfig(tc)
 	}

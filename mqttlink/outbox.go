@@ -72,7 +72,7 @@ func (l *Link) sendLoop(ctx context.Context) {
 			}
 			continue
 		}
-		if conn := l.currentConn(); l.cfg.MQTT.ConfirmDelivery && conn != lastConn {
+		if conn := l.currentConn(); l.confirm && conn != lastConn {
 			// Publish only once the echo subscription of this connection
 			// is confirmed; rows acknowledged on an earlier connection may
 			// have lost their echo with it: publish them again.
@@ -93,7 +93,7 @@ func (l *Link) sendLoop(ctx context.Context) {
 			}
 			lastConn = conn
 		}
-		msgs, err := l.db.PendingOutbox(ctx, outboxBatch)
+		msgs, err := l.db.PendingOutbox(ctx, l.batchSize())
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -138,12 +138,16 @@ type inflight struct {
 func (l *Link) publishBatch(ctx context.Context, msgs []facedb.OutboxMsg) error {
 	conn := l.currentConn()
 	fl := make([]inflight, 0, len(msgs))
+	c := l.cli()
 	for _, m := range msgs {
 		topic := l.topics.events
 		if m.Kind == event.KindAlarm {
 			topic = l.topics.alarms
 		}
-		fl = append(fl, inflight{msg: m, tok: l.client.Publish(topic, 1, false, m.Payload), at: time.Now()})
+		if err := l.wait(ctx); err != nil {
+			break // the rows not published stay unsent
+		}
+		fl = append(fl, inflight{msg: m, tok: c.Publish(topic, 1, false, l.platformEvent(m.Payload)), at: time.Now()})
 	}
 	// Collect the PUBACKs first (so the latency is publish-to-ack, not
 	// inflated by database writes), then mark the acknowledged prefix sent.
@@ -157,7 +161,7 @@ func (l *Link) publishBatch(ctx context.Context, msgs []facedb.OutboxMsg) error 
 		l.m.ackLatency.Observe(time.Since(f.at).Seconds())
 		acked++
 	}
-	if l.cfg.MQTT.ConfirmDelivery {
+	if l.confirm {
 		// Acknowledged only: delivered when the echo comes back (echoLoop).
 		seqs := make([]int64, acked)
 		for i, f := range fl[:acked] {
@@ -291,7 +295,7 @@ func (l *Link) checkOutbox(ctx context.Context) {
 // and the health tracker's "delivery" component.
 func (l *Link) checkDelivery(ctx context.Context) {
 	var flagged []int64
-	if l.cfg.MQTT.ConfirmDelivery {
+	if l.confirm {
 		timeout := time.Duration(l.cfg.MQTT.EchoTimeoutSeconds) * time.Second
 		var err error
 		if flagged, err = l.db.FlagUnconfirmed(ctx, time.Now().Add(-timeout)); err != nil {
@@ -364,8 +368,8 @@ func (l *Link) setDeliveryHealth(ds facedb.DeliveryStats, subProblem string) {
 	}
 	if len(bad) == 0 {
 		detail := "messages confirmed by their echo"
-		if !l.cfg.MQTT.ConfirmDelivery {
-			detail = "messages confirmed by PUBACK only (mqtt.confirm_delivery = false)"
+		if !l.confirm {
+			detail = "messages confirmed by PUBACK only (mqtt.confirm_delivery = false, or a profile that forbids the echo subscription)"
 		}
 		l.health.Set(deliveryHealth, true, detail)
 		return

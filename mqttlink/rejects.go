@@ -20,6 +20,7 @@ const rejectWindow = time.Minute
 // rejection is one refused command.
 type rejection struct {
 	name, requestID, reason, detail string
+	respond                         string // platform command: its response topic (cmdRef)
 }
 
 // rejectSummary accumulates the rejections of one reason since its last record.
@@ -88,7 +89,7 @@ func (l *Link) rejectLoop(ctx context.Context) {
 			l.flushRejects(ctx, true)
 			return
 		case r := <-rj.replies:
-			l.reply(r.name, Reply{RequestID: r.requestID, OK: false, Error: r.reason})
+			l.reply(cmdRef{name: r.name, requestID: r.requestID, respond: r.respond}, Reply{RequestID: r.requestID, OK: false, Error: r.reason})
 		case <-rj.kick:
 			l.flushRejects(ctx, false)
 		case <-tick.C:

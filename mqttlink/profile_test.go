@@ -1,0 +1,266 @@
+package mqttlink
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/internal/standin"
+	"github.com/facegate/facegate/internal/testenv"
+)
+
+// These tests run the real daemon against a local stand-in of each IoT
+// platform (internal/standin) that enforces the platform's rules.
+
+// newProfileDaemon is newDaemon with the given device id and [mqtt] keys.
+func newProfileDaemon(t *testing.T, deviceID, mqttKeys string) *daemon {
+	t.Helper()
+	dir := t.TempDir()
+	frames := filepath.Join(dir, "frames")
+	if err := os.MkdirAll(frames, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(testenv.Face(t, "_noface", "fruits.jpg"), filepath.Join(frames, "0001.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "facegate.toml")
+	body := fmt.Sprintf(`device_id = %q
+data_dir = %q
+models_dir = %q
+log_level = "info"
+[camera]
+source = "dir:%s"
+fps = 2
+[door]
+gpio = "sim"
+[mqtt]
+ping_timeout_seconds = 1
+write_timeout_seconds = 2
+max_reconnect_seconds = 2
+%s
+[web]
+listen = ""
+`, deviceID, filepath.Join(dir, "var"), testenv.ModelsDir(t), frames, mqttKeys)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, bin: daemonBinary(t), cfg: cfg, dir: dir}
+	t.Cleanup(func() { d.kill() })
+	return d
+}
+
+// clockFile is the daemon's credential clock (ClockFileEnv), set to at.
+type clockFile string
+
+func newClockFile(t *testing.T, at time.Time) clockFile {
+	c := clockFile(filepath.Join(t.TempDir(), "clock"))
+	c.set(t, at)
+	t.Setenv(ClockFileEnv, string(c))
+	return c
+}
+
+func (c clockFile) set(t *testing.T, at time.Time) {
+	if err := os.WriteFile(string(c), []byte(at.UTC().Format(time.RFC3339)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c clockFile) now() time.Time {
+	b, _ := os.ReadFile(string(c))
+	at, err := time.Parse(time.RFC3339, strings.TrimSpace(string(b)))
+	if err != nil {
+		return time.Now()
+	}
+	return at
+}
+
+// generate records n events in the daemon's database from this process.
+func generate(t *testing.T, db *facedb.DB, n int) []int64 {
+	t.Helper()
+	var seqs []int64
+	for i := 0; i < n; i++ {
+		rec, err := db.Record(context.Background(), facedb.Record{Kind: "event", Type: "unknown_face", Source: "face", Detail: map[string]any{"n": i}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, rec.Seq)
+	}
+	return seqs
+}
+
+// seqsOf returns the seqs of the event payloads in arrival order, first
+// copies only, and whether they arrived in increasing order.
+func seqsOf(t *testing.T, msgs []standin.Message, unwrap func([]byte) []byte) (map[int64]bool, bool) {
+	t.Helper()
+	seen := map[int64]bool{}
+	inOrder, last := true, int64(0)
+	for _, m := range msgs {
+		p := m.Payload
+		if unwrap != nil {
+			p = unwrap(p)
+		}
+		var ev struct {
+			Seq  int64  `json:"seq"`
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(p, &ev) != nil || ev.Seq == 0 {
+			continue
+		}
+		if seen[ev.Seq] {
+			continue
+		}
+		seen[ev.Seq] = true
+		if ev.Seq < last {
+			inOrder = false
+		}
+		last = ev.Seq
+	}
+	return seen, inOrder
+}
+
+func noViolations(t *testing.T, p *standin.Platform) {
+	t.Helper()
+	for _, v := range p.Violations() {
+		t.Errorf("platform rule broken: %s by %s: %s", v.Rule, v.ClientID, v.Detail)
+	}
+}
+
+func auditHas(t *testing.T, db *facedb.DB, action, detail string, ok bool) bool {
+	t.Helper()
+	entries, err := db.AuditLog(context.Background(), 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Action == action && strings.Contains(e.Detail, detail) && e.OK == ok {
+			return true
+		}
+	}
+	return false
+}
+
+// TestIoTDAProfile: against a stand-in that enforces IoTDA's rules, the
+// daemon connects with the hourly client id and HMAC password, reports its
+// state as properties, sends 300 events in order within 50 messages per
+// second and without retain or will, answers a platform command with
+// result_code (and refuses and audits a replayed and a stale one),
+// reconnects with fresh credentials after the hour changes, and loses
+// nothing across a restart of the platform.
+func TestIoTDAProfile(t *testing.T) {
+	const dev, secret = "660a_door1", "12345678"
+	clock := newClockFile(t, time.Date(2025, 4, 14, 1, 30, 0, 0, time.UTC))
+	p := standin.Start(t, standin.IoTDA(dev, secret, clock.now))
+	d := newProfileDaemon(t, dev, fmt.Sprintf("profile = \"huaweicloud-iotda\"\nbroker = \"tcp://%s\"\npassword = %q\nkeepalive_seconds = 30\n", p.Addr, secret))
+	d.start()
+
+	base := "$oc/devices/" + dev + "/sys/"
+	report := regexp.MustCompile(`^` + regexp.QuoteMeta(base+"properties/report") + `$`)
+	up := regexp.MustCompile(`^` + regexp.QuoteMeta(base+"messages/up") + `$`)
+	responses := func(id string) []standin.Message {
+		return p.Messages(regexp.MustCompile(`^` + regexp.QuoteMeta(base+"commands/response/request_id="+id) + `$`))
+	}
+	p.Wait("the state property report", 60*time.Second, func() bool { return len(p.Messages(report)) > 0 })
+	var rep struct {
+		Services []struct {
+			ServiceID  string         `json:"service_id"`
+			Properties map[string]any `json:"properties"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal(p.Messages(report)[0].Payload, &rep); err != nil || len(rep.Services) != 1 ||
+		rep.Services[0].ServiceID != "door" || rep.Services[0].Properties["door"] != "locked" {
+		t.Fatalf("property report = %s (%v)", p.Messages(report)[0].Payload, err)
+	}
+	if c := p.Connects()[0]; c.ClientID != dev+"_0_1_2025041401" {
+		t.Fatalf("client id = %s", c.ClientID)
+	}
+
+	db := openDB(t, d.dbPath())
+	want := generate(t, db, 300)
+	p.Wait("300 events", 90*time.Second, func() bool { s, _ := seqsOf(t, p.Messages(up), nil); return len(s) >= len(want) })
+	if _, ordered := seqsOf(t, p.Messages(up), nil); !ordered {
+		t.Errorf("events arrived out of seq order")
+	}
+
+	// A platform command and its response; then the same request again
+	// (replay) and a stale one: refused, answered with result_code 1, audited.
+	now := time.Now().Unix()
+	p.Send(base+"commands/request_id=r-1", []byte(fmt.Sprintf(`{"object_device_id":%q,"service_id":"door","command_name":"unlock","paras":{"ts":%d,"seconds":2}}`, dev, now)))
+	p.Wait("the response to r-1", 30*time.Second, func() bool { return len(responses("r-1")) > 0 })
+	var resp struct {
+		ResultCode   int    `json:"result_code"`
+		ResponseName string `json:"response_name"`
+		Paras        Reply  `json:"paras"`
+	}
+	if err := json.Unmarshal(responses("r-1")[0].Payload, &resp); err != nil || resp.ResultCode != 0 || resp.ResponseName != "unlock" || !resp.Paras.OK {
+		t.Fatalf("response to unlock = %s (%v)", responses("r-1")[0].Payload, err)
+	}
+	p.Wait("remote_unlock event", 30*time.Second, func() bool {
+		for _, m := range p.Messages(up) {
+			if strings.Contains(string(m.Payload), `"remote_unlock"`) {
+				return true
+			}
+		}
+		return false
+	})
+	p.Send(base+"commands/request_id=r-1", []byte(fmt.Sprintf(`{"command_name":"unlock","paras":{"ts":%d}}`, now)))
+	p.Send(base+"commands/request_id=r-2", []byte(fmt.Sprintf(`{"command_name":"unlock","paras":{"ts":%d}}`, now-3600)))
+	p.Send(base+"commands/request_id=r-3", []byte(`{"command_name":"unlock","paras":{}}`))
+	for id, reason := range map[string]string{"r-2": "expired", "r-3": "malformed"} {
+		p.Wait("the response to "+id, 30*time.Second, func() bool { return len(responses(id)) > 0 })
+		if err := json.Unmarshal(responses(id)[0].Payload, &resp); err != nil || resp.ResultCode != 1 || resp.Paras.Error != reason {
+			t.Errorf("response to %s = %s, want result_code 1 and %s", id, responses(id)[0].Payload, reason)
+		}
+	}
+	p.Wait("the replayed r-1 refused", 30*time.Second, func() bool { return len(responses("r-1")) > 1 })
+	if err := json.Unmarshal(responses("r-1")[1].Payload, &resp); err != nil || resp.ResultCode != 1 || resp.Paras.Error != "replay" {
+		t.Errorf("response to the replayed r-1 = %s", responses("r-1")[1].Payload)
+	}
+	waitFor(t, "audit entries", 30*time.Second, func() bool {
+		return auditHas(t, db, "cmd.unlock", "request_id=r-1", true) && auditHas(t, db, "cmd.unlock", "replay", false) &&
+			auditHas(t, db, "cmd.unlock", "expired", false)
+	})
+
+	// The hour changes and the platform drops the connection: the daemon
+	// comes back with the new hour's client id and password.
+	clock.set(t, time.Date(2025, 4, 14, 2, 0, 5, 0, time.UTC))
+	p.Kick()
+	p.Wait("a connect with the next hour's credentials", 30*time.Second, func() bool {
+		cs := p.Connects()
+		return cs[len(cs)-1].ClientID == dev+"_0_1_2025041402"
+	})
+	if n := len(p.Refused()); n != 0 {
+		t.Errorf("%d connects refused: the daemon reused stale credentials", n)
+	}
+
+	// The platform restarts while events keep coming: nothing is lost.
+	p.Stop()
+	more := generate(t, db, 100)
+	p.Restart()
+	want = append(want, more...)
+	want = append(want, generate(t, db, 50)...)
+	p.Wait("every event after the restart", 90*time.Second, func() bool {
+		s, _ := seqsOf(t, p.Messages(up), nil)
+		for _, q := range want {
+			if !s[q] {
+				return false
+			}
+		}
+		return true
+	})
+	for _, m := range p.Messages(nil) {
+		if m.Retain || m.QoS != 1 {
+			t.Errorf("publish on %s retain=%v qos=%d", m.Topic, m.Retain, m.QoS)
+		}
+	}
+	noViolations(t, p)
+	if err := d.stop(); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, d.out.String())
+	}
+}
