@@ -264,3 +264,65 @@ func TestIoTDAProfile(t *testing.T) {
 		t.Fatalf("daemon exit: %v\n%s", err, d.out.String())
 	}
 }
+
+// TestThingsBoardProfile: against a stand-in with ThingsBoard's rules
+// (access token as user name, no will, v1/devices/me topics only), the
+// daemon reports its state as client attributes, events as timestamped
+// telemetry in order, answers a server-side RPC on its response topic and
+// loses nothing across a restart of the platform.
+func TestThingsBoardProfile(t *testing.T) {
+	const token = "A1_TEST_TOKEN"
+	p := standin.Start(t, standin.ThingsBoard(token))
+	d := newProfileDaemon(t, "door-1", fmt.Sprintf("profile = \"thingsboard\"\nbroker = \"tcp://%s\"\nusername = %q\nkeepalive_seconds = 30\n", p.Addr, token))
+	d.start()
+	attrs := regexp.MustCompile(`^v1/devices/me/attributes$`)
+	telemetry := regexp.MustCompile(`^v1/devices/me/telemetry$`)
+	unwrap := func(b []byte) []byte {
+		var tv struct {
+			TS     int64           `json:"ts"`
+			Values json.RawMessage `json:"values"`
+		}
+		if json.Unmarshal(b, &tv) != nil || tv.TS == 0 {
+			return nil
+		}
+		return tv.Values
+	}
+	p.Wait("the state attributes", 60*time.Second, func() bool { return len(p.Messages(attrs)) > 0 })
+	var st map[string]any
+	if err := json.Unmarshal(p.Messages(attrs)[0].Payload, &st); err != nil || st["door"] != "locked" {
+		t.Fatalf("attributes = %s (%v)", p.Messages(attrs)[0].Payload, err)
+	}
+
+	db := openDB(t, d.dbPath())
+	want := generate(t, db, 100)
+	p.Wait("100 events", 60*time.Second, func() bool { s, _ := seqsOf(t, p.Messages(telemetry), unwrap); return len(s) >= len(want) })
+	if _, ordered := seqsOf(t, p.Messages(telemetry), unwrap); !ordered {
+		t.Errorf("events arrived out of seq order")
+	}
+
+	p.Send("v1/devices/me/rpc/request/7", []byte(fmt.Sprintf(`{"method":"status","params":{"ts":%d}}`, time.Now().Unix())))
+	resp := regexp.MustCompile(`^v1/devices/me/rpc/response/7$`)
+	p.Wait("the RPC response", 30*time.Second, func() bool { return len(p.Messages(resp)) > 0 })
+	var r Reply
+	if err := json.Unmarshal(p.Messages(resp)[0].Payload, &r); err != nil || !r.OK || len(r.State) == 0 {
+		t.Fatalf("RPC response = %s (%v)", p.Messages(resp)[0].Payload, err)
+	}
+	waitFor(t, "the RPC audited", 30*time.Second, func() bool { return auditHas(t, db, "cmd.status", "request_id=7", true) })
+
+	p.Stop()
+	want = append(want, generate(t, db, 50)...)
+	p.Restart()
+	p.Wait("every event after the restart", 60*time.Second, func() bool {
+		s, _ := seqsOf(t, p.Messages(telemetry), unwrap)
+		for _, q := range want {
+			if !s[q] {
+				return false
+			}
+		}
+		return true
+	})
+	noViolations(t, p)
+	if err := d.stop(); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, d.out.String())
+	}
+}
