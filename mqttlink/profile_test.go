@@ -2,15 +2,20 @@ package mqttlink
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/internal/standin"
 	"github.com/facegate/facegate/internal/testenv"
@@ -321,6 +326,98 @@ func TestThingsBoardProfile(t *testing.T) {
 		}
 		return true
 	})
+	noViolations(t, p)
+	if err := d.stop(); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, d.out.String())
+	}
+}
+
+// TestAWSIoTProfile: against a stand-in with AWS IoT Core's rules (TLS
+// with a verified client certificate, keep-alive 30..1200 s, QoS 0/1, topic
+// depth, 100 publishes per second), the daemon connects with its client
+// certificate and the endpoint's name as SNI, publishes state and events in
+// order (confirmed by echo), serves a signed command and loses nothing
+// across a restart of the platform.
+func TestAWSIoTProfile(t *testing.T) {
+	dir := t.TempDir()
+	pk := newPKI(t, dir, "aws")
+	serverCert, err := tls.LoadX509KeyPair(pk.serverCert, pk.serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := os.ReadFile(pk.ca)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	var sniMu sync.Mutex
+	var snis []string
+	tc := &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,
+		MinVersion: tls.VersionTLS12}
+	tc.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		sniMu.Lock()
+		snis = append(snis, h.ServerName)
+		sniMu.Unlock()
+		return nil, nil
+	}
+	p := standin.Start(t, standin.AWSIoT(tc))
+	_, port, _ := net.SplitHostPort(p.Addr)
+	broker := "ssl://localhost:" + port
+	keys := fmt.Sprintf("profile = \"aws-iot\"\nbroker = %q\nca_file = %q\ncert_file = %q\nkey_file = %q\nkeepalive_seconds = 30\ncommand_key = %q\n",
+		broker, pk.ca, pk.clientCert, pk.clientKey, testKey)
+	d := newProfileDaemon(t, "door-1", keys)
+	d.start()
+	events := regexp.MustCompile(`^facegate/door-1/events$`)
+	p.Wait("the retained state", 60*time.Second, func() bool {
+		for _, m := range p.Messages(regexp.MustCompile(`^facegate/door-1/state$`)) {
+			if m.Retain {
+				return true
+			}
+		}
+		return false
+	})
+	sniMu.Lock()
+	if len(snis) == 0 || snis[0] != "localhost" {
+		t.Errorf("SNI = %v, want the endpoint's host name", snis)
+	}
+	sniMu.Unlock()
+
+	db := openDB(t, d.dbPath())
+	want := generate(t, db, 150)
+	p.Wait("150 events", 60*time.Second, func() bool { s, _ := seqsOf(t, p.Messages(events), nil); return len(s) >= len(want) })
+	if _, ordered := seqsOf(t, p.Messages(events), nil); !ordered {
+		t.Errorf("events arrived out of seq order")
+	}
+	waitFor(t, "events confirmed by their echo", 30*time.Second, func() bool {
+		ds, err := db.DeliveryStats(context.Background())
+		return err == nil && ds.Acked == 0 && ds.Unconfirmed == 0
+	})
+
+	cfg, err := config.Load(d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MQTT.Profile = "generic" // facegate cmd's own connection (the stand-in allows it)
+	r, err := SendCommand(context.Background(), cfg, "status", 0, 20*time.Second)
+	if err != nil || !r.OK {
+		t.Fatalf("signed status over aws-iot: %+v, %v", r, err)
+	}
+
+	p.Stop()
+	want = append(want, generate(t, db, 50)...)
+	p.Restart()
+	p.Wait("every event after the restart", 60*time.Second, func() bool {
+		s, _ := seqsOf(t, p.Messages(events), nil)
+		for _, q := range want {
+			if !s[q] {
+				return false
+			}
+		}
+		return true
+	})
+	for _, m := range p.Messages(nil) {
+		if m.QoS > 1 {
+			t.Errorf("QoS %d on %s", m.QoS, m.Topic)
+		}
+	}
 	noViolations(t, p)
 	if err := d.stop(); err != nil {
 		t.Fatalf("daemon exit: %v\n%s", err, d.out.String())
