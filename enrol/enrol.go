@@ -1,16 +1,10 @@
 package enrol
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	_ "image/gif" // DecodeConfig: the pixel guard before OpenCV decodes
-	_ "image/jpeg"
-	_ "image/png"
 	"strings"
-	"unicode"
 
 	"gocv.io/x/gocv"
 
@@ -28,8 +22,10 @@ var (
 	ErrNothingEnrolled = errors.New("enrol: no usable photo, nothing stored")
 )
 
-// MaxImagePixels is the largest photo accepted: 40 MP is 120 MB of BGR.
-const MaxImagePixels = 40_000_000
+// MaxImagePixels is the largest photo accepted, read from the file's header
+// before anything is decoded: 24 MP (a 6000x4000 camera photo) is 72 MB of
+// BGR.
+const MaxImagePixels = 24_000_000
 
 // MaxNameLen is the longest display name, in characters.
 const MaxNameLen = 100
@@ -135,6 +131,10 @@ func Explain(err error) string {
 		return "empty file"
 	case errors.Is(err, ErrTooLarge):
 		return "too large: " + detail(ErrTooLarge)
+	case errors.Is(err, ErrFormat):
+		return detail(ErrFormat)
+	case errors.Is(err, ErrIncomplete):
+		return "the image is incomplete or damaged (a truncated file?): " + detail(ErrIncomplete)
 	case errors.Is(err, vision.ErrDecode):
 		return "not an image, or a damaged one (JPEG or PNG expected)"
 	case errors.Is(err, vision.ErrTooSmall):
@@ -149,20 +149,20 @@ func Explain(err error) string {
 	return "could not check this photo: " + strings.TrimPrefix(strings.TrimPrefix(err.Error(), "vision: "), "enrol: ")
 }
 
-// CleanName is the name rule: trimmed, not empty, at most MaxNameLen
-// characters, no control characters. Errors wrap ErrBadName.
+// CleanName is the name rule: valid UTF-8, trimmed, not empty, at most
+// MaxNameLen characters, no control characters, no bidirectional controls
+// and no invisible characters (zero widths, ...; see nameProblem). Errors
+// wrap ErrBadName.
 func CleanName(n string) (string, error) {
+	if p := nameProblem(n); p != "" {
+		return "", fmt.Errorf("%w: %s", ErrBadName, p)
+	}
 	n = strings.TrimSpace(n)
 	if n == "" {
 		return "", fmt.Errorf("%w: a name is required", ErrBadName)
 	}
 	if len([]rune(n)) > MaxNameLen {
 		return "", fmt.Errorf("%w: the name is longer than %d characters", ErrBadName, MaxNameLen)
-	}
-	for _, r := range n {
-		if unicode.IsControl(r) {
-			return "", fmt.Errorf("%w: the name contains control characters", ErrBadName)
-		}
 	}
 	return n, nil
 }
@@ -263,8 +263,8 @@ func (s *Service) Check(data []byte) (facedb.Template, error) {
 	if len(data) == 0 {
 		return facedb.Template{}, ErrEmpty
 	}
-	if cfg, _, err := image.DecodeConfig(bytes.NewReader(data)); err == nil && cfg.Width*cfg.Height > MaxImagePixels {
-		return facedb.Template{}, fmt.Errorf("%w: %dx%d pixels; use a photo under %d megapixels", ErrTooLarge, cfg.Width, cfg.Height, MaxImagePixels/1_000_000)
+	if err := checkImage(data); err != nil {
+		return facedb.Template{}, err
 	}
 	img, err := vision.DecodeImage(data)
 	if err != nil {

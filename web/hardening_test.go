@@ -281,3 +281,41 @@ func TestLoginLimiterMemoryBounded(t *testing.T) {
 		t.Fatalf("%d user and %d address buckets kept, limit %d", len(l.user), len(l.addr), maxBuckets)
 	}
 }
+
+// TestUploadRefusesBombsAndTruncatedPhotos: through the web page, a WebP
+// declaring 16383x16383 pixels and a truncated JPEG are refused with a
+// message, nothing is stored; names with invisible or bidirectional
+// characters are refused; a look-alike name is stored with a warning.
+func TestUploadRefusesBombsAndTruncatedPhotos(t *testing.T) {
+	e := newEnv(t)
+	c := e.login()
+	full := fileFrom(t, "df01", "img1.jpg")
+	webp := []byte("RIFF\x16\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00\xfe\x3f\x00\xfe\x3f\x00")
+	for _, tc := range []struct {
+		file upFile
+		want string
+	}{
+		{upFile{"bomb.webp", webp}, "WebP"},
+		{upFile{"cut.jpg", full.data[:len(full.data)/2]}, "incomplete"},
+	} {
+		code, res := e.upload(c, "/api/people", map[string]string{"name": "Mallory"}, tc.file)
+		if code != http.StatusUnprocessableEntity || len(res.Photos) != 1 || !strings.Contains(res.Photos[0].Error, tc.want) {
+			t.Errorf("%s: status %d %+v, want 422 saying %q", tc.file.name, code, res, tc.want)
+		}
+	}
+	for _, name := range []string{"Ada\u202eecalevoL", "A\u200bda"} {
+		if code, res := e.upload(c, "/api/people", map[string]string{"name": name}, full); code != http.StatusBadRequest || res.Error == "" {
+			t.Errorf("name %q: status %d %+v, want 400", name, code, res)
+		}
+	}
+	if len(e.people()) != 0 {
+		t.Fatalf("refused uploads stored people: %+v", e.people())
+	}
+	if code, res := e.upload(c, "/api/people", map[string]string{"name": "Ada Lovelace"}, full); code != http.StatusCreated || res.Warning != "" {
+		t.Fatalf("first Ada: %d %+v", code, res)
+	}
+	code, res := e.upload(c, "/api/people", map[string]string{"name": "ada  lovelace"}, fileFrom(t, "df02", "img8.jpg"))
+	if code != http.StatusCreated || !strings.Contains(res.Warning, `"Ada Lovelace"`) {
+		t.Fatalf("look-alike name: %d %+v, want 201 with a warning naming Ada Lovelace", code, res)
+	}
+}

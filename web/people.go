@@ -54,9 +54,10 @@ type photoResult struct {
 }
 
 type uploadResult struct {
-	Person *personJSON   `json:"person,omitempty"`
-	Error  string        `json:"error,omitempty"`
-	Photos []photoResult `json:"photos"`
+	Person  *personJSON   `json:"person,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	Warning string        `json:"warning,omitempty"` // about the person as a whole (a look-alike name)
+	Photos  []photoResult `json:"photos"`
 }
 
 type photo struct {
@@ -281,6 +282,7 @@ func (s *Server) apiAddPerson(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, stored := pc.res, pc.batch.Accepted()
+	warning := s.deps.Enrol.NameWarning(r.Context(), name)
 	p, err := pc.batch.CreatePerson(r.Context(), name)
 	if err != nil {
 		s.log.Error("adding person failed", "name", name, "err", err)
@@ -292,7 +294,7 @@ func (s *Server) apiAddPerson(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("person enrolled", "id", p.ID, "name", name, "photos", stored, "refused", len(res)-stored, "user", user)
 	s.libraryChanged()
 	pj := toPersonJSON(p, time.Now())
-	writeJSON(w, http.StatusCreated, uploadResult{Person: &pj, Photos: res})
+	writeJSON(w, http.StatusCreated, uploadResult{Person: &pj, Warning: warning, Photos: res})
 }
 
 // refuseEmpty answers and returns true when the upload held no photo, or

@@ -150,7 +150,11 @@ func (e *enroller) person(name string, files []string) (facedb.Person, int, erro
 			_ = e.bar.Add(1)
 		}
 	}
+	warning := e.svc.NameWarning(e.ctx, name)
 	p, err := b.CreatePerson(e.ctx, name)
+	if err == nil && warning != "" {
+		e.say("warning: %s", warning)
+	}
 	return p, b.Accepted(), err
 }
 

@@ -126,3 +126,30 @@ func TestEnrolDir(t *testing.T) {
 		t.Errorf("people after enrol -dir:\n%s", list)
 	}
 }
+
+// TestEnrolRefusesTruncatedAndWarnsOnLookalikeName: the command line goes
+// through the same photo and name rules as the web page.
+func TestEnrolRefusesTruncatedAndWarnsOnLookalikeName(t *testing.T) {
+	cfg := visionConfig(t)
+	dir := t.TempDir()
+	full, err := os.ReadFile(testenv.Face(t, "df01", "img1.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.jpg")
+	os.WriteFile(cut, full[:len(full)/2], 0o644)
+	_, errOut, err := visionRun(t, "enrol", "-config", cfg, "-name", "Ada", cut)
+	if err == nil || !strings.Contains(errOut, "cut.jpg") || !strings.Contains(errOut, "incomplete") {
+		t.Fatalf("truncated JPEG: err %v, stderr %q", err, errOut)
+	}
+	if _, _, err := visionRun(t, "enrol", "-config", cfg, "-name", "Ada\u202eecalevoL", testenv.Face(t, "df01", "img1.jpg")); err == nil || !strings.Contains(err.Error(), "bidirectional") {
+		t.Fatalf("bidi override in the name: %v", err)
+	}
+	if _, e, err := visionRun(t, "enrol", "-config", cfg, "-name", "Ada Lovelace", testenv.Face(t, "df01", "img1.jpg")); err != nil {
+		t.Fatalf("enrol: %v\n%s", err, e)
+	}
+	_, errOut, err = visionRun(t, "enrol", "-config", cfg, "-name", "ada lovelace", testenv.Face(t, "df02", "img8.jpg"))
+	if err != nil || !strings.Contains(errOut, `looks like person 1 "Ada Lovelace"`) {
+		t.Fatalf("look-alike name: err %v, stderr %q", err, errOut)
+	}
+}

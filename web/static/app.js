@@ -111,8 +111,9 @@ function initPeople() {
       const clean = list.show(r.data && r.data.photos);
       if (r.ok && r.data && r.data.person) {
         const p = r.data.person;
-        if (clean) { setMsg(msg, "Added " + p.name + ".", "ok"); location.reload(); return; }
-        setMsg(msg, "Added " + p.name + " (#" + p.id + ") with the photos marked stored. ", "warn");
+        if (clean && !r.data.warning) { setMsg(msg, "Added " + p.name + ".", "ok"); location.reload(); return; }
+        setMsg(msg, "Added " + p.name + " (#" + p.id + ")" + (clean ? ". " : " with the photos marked stored. ") +
+          (r.data.warning ? "Warning: " + r.data.warning + ". " : ""), "warn");
         const a = document.createElement("a");
         a.href = "/"; a.textContent = "Show the list";
         msg.append(a);
