@@ -373,3 +373,15 @@ func TestSiteNewDoorLoadsThousandPeopleOnce(t *testing.T) {
 		t.Errorf("gallery loads with people: %v, want exactly one load of 1000\n%s", counts, bytes.TrimSpace([]byte(door.out.String())))
 	}
 }
+
+// TestSiteEnrolNameRule: facegate site enrol applies the enrolment name
+// rule before computing or publishing anything.
+func TestSiteEnrolNameRule(t *testing.T) {
+	keys := t.TempDir()
+	siteRun(t, "init", "-dir", keys)
+	admin, _ := siteConfig(t, "admin", "tcp://127.0.0.1:1", filepath.Join(keys, "site.pub"), "")
+	_, _, err := visionRun(t, "site", "enrol", "-config", admin, "-key", filepath.Join(keys, "site.key"), "-name", "Ali\u200bce", testenv.Face(t, "df01", "img2.jpg"))
+	if err == nil || !strings.Contains(err.Error(), "invisible character") {
+		t.Fatalf("site enrol with a zero-width space in the name: %v", err)
+	}
+}
