@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/vision"
 )
 
 // Format is the record format this build reads and writes.
@@ -205,6 +206,12 @@ func (r Record) validate() error {
 	for i, t := range r.Templates {
 		if t.Model == "" || len(t.Embedding) == 0 || len(t.Embedding)%4 != 0 {
 			return refuse(ReasonMalformed, "template %d has no model or an embedding of %d bytes", i, len(t.Embedding))
+		}
+		// A model this build knows must have its length (a gallery takes
+		// its row length from the templates); unknown models are kept for
+		// the doors that run them.
+		if p, err := vision.LookupProfile(t.Model); err == nil && len(t.Embedding)/4 != p.Dims {
+			return refuse(ReasonMalformed, "template %d of model %s has %d values, the model gives %d", i, t.Model, len(t.Embedding)/4, p.Dims)
 		}
 		var norm float64
 		for _, f := range floats(t.Embedding) {

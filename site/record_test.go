@@ -72,6 +72,7 @@ func TestSignedRecordOpensAndTamperingIsRefused(t *testing.T) {
 func TestMalformedRecordsCannotBeSigned(t *testing.T) {
 	priv, _ := siteKeys(t)
 	r := rand.New(rand.NewPCG(3, 4))
+	r2 := rand.New(rand.NewPCG(30, 40))
 	good := func() Record {
 		rec, _ := NewPerson("Bob", []Template{fr512(r)}, nil)
 		rec.Site = "hq"
@@ -96,6 +97,10 @@ func TestMalformedRecordsCannotBeSigned(t *testing.T) {
 		"upper-case uuid":     func(r *Record) { r.UUID = "0190A000-0000-7000-8000-000000000000" },
 		"tombstone with name": func(r *Record) { r.Deleted = true },
 		"site with slash":     func(r *Record) { r.Site = "a/b" },
+		"fr512 of 128 values": func(r *Record) {
+			r.Templates[0].Model = "fr512"
+			r.Templates[0].Embedding = Embedding(unitVector(r2, 128))
+		},
 	}
 	for name, edit := range edits {
 		rec := good()

@@ -64,6 +64,21 @@ type SyncOptions struct {
 	// OnApplied, if set, is called after each applied batch with its size,
 	// after the transaction committed.
 	OnApplied func(n int)
+	// Health, if set, gets the "site" component: OK while the records are
+	// being followed, not OK while the broker is out of reach (the door
+	// then matches against its local copy).
+	Health interface {
+		Set(component string, ok bool, detail string)
+	}
+}
+
+// HealthComponent is the health component name of the site sync.
+const HealthComponent = "site"
+
+func (s *Syncer) setHealth(ok bool, detail string) {
+	if s.o.Health != nil {
+		s.o.Health.Set(HealthComponent, ok, detail)
+	}
 }
 
 // maxSeenBad bounds the memory of refused messages (a flood of distinct
@@ -160,7 +175,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 	o.SetOnConnectHandler(func(c mqtt.Client) { go s.onConnect(ctx, c) })
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		s.log.Warn("site: broker connection lost; the local library stays in use", "err", err)
+		st := s.Status()
+		s.setHealth(false, fmt.Sprintf("broker connection lost (%v); using the local copy of %d people", err, st.People))
 	})
+	s.setHealth(false, fmt.Sprintf("connecting to %s; using the local copy of %d people", s.cfg.MQTT.Broker, len(states)))
 	c := mqtt.NewClient(o)
 	s.mu.Lock()
 	s.client = c
@@ -263,6 +281,7 @@ func (s *Syncer) onConnect(ctx context.Context, c mqtt.Client) {
 	case s.wake <- struct{}{}:
 	default:
 	}
+	s.setHealth(true, fmt.Sprintf("following site %q", s.cfg.Site.Name))
 	s.publishStatus()
 }
 

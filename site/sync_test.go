@@ -15,6 +15,7 @@ import (
 
 	"github.com/facegate/facegate/enrol"
 	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/health"
 	"github.com/facegate/facegate/internal/testenv"
 	"github.com/facegate/facegate/vision"
 )
@@ -188,7 +189,8 @@ func TestOfflineDoorConvergesToTheLastVersion(t *testing.T) {
 	priv, pubPath := siteKeys(t)
 	db := openDB(t)
 	cfg := doorConfig(t, "door", br.URL, pubPath)
-	_, stop := startSyncer(t, cfg, db, SyncOptions{})
+	h := health.New()
+	_, stop := startSyncer(t, cfg, db, SyncOptions{Health: h})
 	admin := dial(t, doorConfig(t, "admin", br.URL, pubPath))
 	r := rand.New(rand.NewPCG(9, 10))
 	rec, _ := NewPerson("Dee", []Template{fr512(r)}, nil)
@@ -196,7 +198,17 @@ func TestOfflineDoorConvergesToTheLastVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "Dee arrives", func() bool { _, ok := personNamed(t, db, "Dee"); return ok })
+	if c := h.Report().Components[HealthComponent]; !c.OK {
+		t.Errorf("site health %+v while following the broker, want ok", c)
+	}
+	br.Stop()
+	eventually(t, "the door reports the broker out of reach", func() bool {
+		c := h.Report().Components[HealthComponent]
+		return !c.OK && strings.Contains(c.Detail, "local copy of 1 people")
+	})
+	br.Restart()
 	stop()
+	admin = dial(t, doorConfig(t, "admin", br.URL, pubPath)) // its connection ended with the broker
 	if _, err := admin.Change(ctx, priv, rec.UUID, func(r *Record) { r.Name = "Dee Two" }); err != nil {
 		t.Fatal(err)
 	}

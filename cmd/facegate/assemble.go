@@ -67,7 +67,7 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 		// A site door: the site's records keep the face library current.
 		// The camera loop reloads once per applied batch through the
 		// library revision it already polls.
-		syncer, err := site.NewSyncer(cfg, db, log, site.SyncOptions{Model: pipe.ModelID()})
+		syncer, err := site.NewSyncer(cfg, db, log, site.SyncOptions{Model: pipe.ModelID(), Health: h})
 		if err != nil {
 			return nil, nil, cleanup, err
 		}
