@@ -102,8 +102,7 @@ func generate(t *testing.T, db *facedb.DB, n int) []int64 {
 
 // seqsOf returns the seqs of the event payloads in arrival order, first
 // copies only, and whether they arrived in increasing order.
-func seqsOf(t *testing.T, msgs []standin.Message, unwrap func([]byte) []byte) (map[int64]bool, bool) {
-	t.Helper()
+func seqsOf(_ *testing.T, msgs []standin.Message, unwrap func([]byte) []byte) (map[int64]bool, bool) {
 	seen := map[int64]bool{}
 	inOrder, last := true, int64(0)
 	for _, m := range msgs {
@@ -128,6 +127,20 @@ func seqsOf(t *testing.T, msgs []standin.Message, unwrap func([]byte) []byte) (m
 		last = ev.Seq
 	}
 	return seen, inOrder
+}
+
+// waitAll waits until every seq of want arrived on topics matching re.
+func waitAll(p *standin.Platform, what string, timeout time.Duration, msgs func(*regexp.Regexp) []standin.Message,
+	re *regexp.Regexp, unwrap func([]byte) []byte, want []int64) {
+	p.Wait(what, timeout, func() bool {
+		s, _ := seqsOf(nil, msgs(re), unwrap)
+		for _, q := range want {
+			if !s[q] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func noViolations(t *testing.T, p *standin.Platform) {
@@ -250,15 +263,7 @@ func TestIoTDAProfile(t *testing.T) {
 	p.Restart()
 	want = append(want, more...)
 	want = append(want, generate(t, db, 50)...)
-	p.Wait("every event after the restart", 90*time.Second, func() bool {
-		s, _ := seqsOf(t, p.Messages(up), nil)
-		for _, q := range want {
-			if !s[q] {
-				return false
-			}
-		}
-		return true
-	})
+	waitAll(p, "every event after the restart", 90*time.Second, p.Messages, up, nil, want)
 	for _, m := range p.Messages(nil) {
 		if m.Retain || m.QoS != 1 {
 			t.Errorf("publish on %s retain=%v qos=%d", m.Topic, m.Retain, m.QoS)
@@ -317,15 +322,7 @@ func TestThingsBoardProfile(t *testing.T) {
 	p.Stop()
 	want = append(want, generate(t, db, 50)...)
 	p.Restart()
-	p.Wait("every event after the restart", 60*time.Second, func() bool {
-		s, _ := seqsOf(t, p.Messages(telemetry), unwrap)
-		for _, q := range want {
-			if !s[q] {
-				return false
-			}
-		}
-		return true
-	})
+	waitAll(p, "every event after the restart", 60*time.Second, p.Messages, telemetry, unwrap, want)
 	noViolations(t, p)
 	if err := d.stop(); err != nil {
 		t.Fatalf("daemon exit: %v\n%s", err, d.out.String())
@@ -404,15 +401,7 @@ func TestAWSIoTProfile(t *testing.T) {
 	p.Stop()
 	want = append(want, generate(t, db, 50)...)
 	p.Restart()
-	p.Wait("every event after the restart", 60*time.Second, func() bool {
-		s, _ := seqsOf(t, p.Messages(events), nil)
-		for _, q := range want {
-			if !s[q] {
-				return false
-			}
-		}
-		return true
-	})
+	waitAll(p, "every event after the restart", 60*time.Second, p.Messages, events, nil, want)
 	for _, m := range p.Messages(nil) {
 		if m.QoS > 1 {
 			t.Errorf("QoS %d on %s", m.QoS, m.Topic)
