@@ -19,6 +19,12 @@
 //     reached;
 //   - signed remote commands unlock, lock and status on P/cmd/<name>
 //     (package signedcmd), replies, command_rejected events and audit;
+//   - the IoT platform profile (mqtt.profile, package platform, applied in
+//     profile.go): topic layout and payload wrapping, credentials derived at
+//     every connect (IoTDA's hourly client id and password), will and
+//     retain only where allowed, the upstream rate and in-flight limits, and
+//     platform commands (IoTDA commands, ThingsBoard RPC) that the platform
+//     authenticated but that are still refused when stale or replayed;
 //   - optional Home Assistant MQTT discovery;
 //   - Prometheus metrics facegate_mqtt_*.
 package mqttlink

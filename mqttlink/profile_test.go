@@ -9,7 +9,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/internal/standin"
 	"github.com/facegate/facegate/internal/testenv"
+	"github.com/facegate/facegate/signedcmd"
 )
 
 // These tests run the real daemon against a local stand-in of each IoT
@@ -411,4 +414,63 @@ func TestAWSIoTProfile(t *testing.T) {
 	if err := d.stop(); err != nil {
 		t.Fatalf("daemon exit: %v\n%s", err, d.out.String())
 	}
+}
+
+// TestIoTDAProductModelMatchesState: the product model in docs declares
+// exactly the properties the property report carries, and the commands the
+// link serves.
+func TestIoTDAProductModelMatchesState(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testenv.ProjectRoot(t), "docs", "iotda-product-model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var model struct {
+		Services []struct {
+			ServiceID  string `json:"service_id"`
+			Properties []struct {
+				Name string `json:"property_name"`
+			} `json:"properties"`
+			Commands []struct {
+				Name  string `json:"command_name"`
+				Paras []struct {
+					Name     string `json:"para_name"`
+					Required bool   `json:"required"`
+				} `json:"paras"`
+			} `json:"commands"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal(b, &model); err != nil || len(model.Services) != 1 || model.Services[0].ServiceID != iotdaService {
+		t.Fatalf("product model: %v, services %+v", err, model.Services)
+	}
+	var declared []string
+	for _, p := range model.Services[0].Properties {
+		declared = append(declared, p.Name)
+	}
+	var want []string
+	st := reflect.TypeOf(statePayload{})
+	for i := range st.NumField() {
+		name, _, _ := strings.Cut(st.Field(i).Tag.Get("json"), ",")
+		want = append(want, name)
+	}
+	slices.Sort(declared)
+	slices.Sort(want)
+	if !slices.Equal(declared, want) {
+		t.Errorf("product model properties %v, state payload fields %v", declared, want)
+	}
+	var cmds []string
+	for _, c := range model.Services[0].Commands {
+		cmds = append(cmds, c.Name)
+		if len(c.Paras) == 0 || c.Paras[0].Name != "ts" || !c.Paras[0].Required {
+			t.Errorf("command %s: ts is not its first, required parameter", c.Name)
+		}
+	}
+	if want := append([]string(nil), signedcmd.Names...); !slices.Equal(sortedCopy(cmds), sortedCopy(want)) {
+		t.Errorf("product model commands %v, link serves %v", cmds, want)
+	}
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	slices.Sort(c)
+	return c
 }
