@@ -66,3 +66,33 @@ func benchNewDoor(b *testing.B, people int) {
 	}
 	b.ReportMetric(float64(size)/float64(people), "bytes/record")
 }
+
+// BenchmarkChangeReachesDoor measures how long one change (a disable or
+// enable, from its publication) takes to be applied at an online door, the
+// 300 ms gathering of further changes included. (facegate site disable
+// first reads the current record: add about 0.7 s for that.)
+func BenchmarkChangeReachesDoor(b *testing.B) {
+	ctx := context.Background()
+	br := testenv.StartBroker(b)
+	priv, pubPath := siteKeys(b)
+	admin := dial(b, doorConfig(b, "admin", br.URL, pubPath))
+	rec := publishPeople(b, admin, priv, 1)[0]
+	applied := make(chan int, 16)
+	startSyncer(b, doorConfig(b, "door", br.URL, pubPath), openDB(b), SyncOptions{OnApplied: func(n int) { applied <- n }})
+	<-applied
+	cur := rec.Record
+	b.ResetTimer()
+	for range b.N {
+		cur.Enabled = !cur.Enabled
+		cur.Version = NextVersion(cur.Version, time.Now())
+		cur.UpdatedAt = time.Time{}
+		if _, err := admin.Put(ctx, priv, cur); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-applied:
+		case <-time.After(time.Minute):
+			b.Fatal("the change never reached the door")
+		}
+	}
+}
