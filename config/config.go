@@ -63,10 +63,17 @@ type Recognition struct {
 	Margin        float64 `toml:"margin"`          // best must beat the second-best identity by this much
 	DetectScore   float64 `toml:"detect_score"`    // YuNet score threshold
 	DetectMaxSide int     `toml:"detect_max_side"` // detection runs on a copy whose long side is at most this
-	MinFacePixels int     `toml:"min_face_pixels"` // smallest face box side accepted
-	MinSharpness  float64 `toml:"min_sharpness"`   // variance of Laplacian of the aligned face
-	MaxYawRatio   float64 `toml:"max_yaw_ratio"`   // landmark asymmetry allowed (0 = frontal, 1 = profile)
-	DuplicateWarn bool    `toml:"duplicate_warn"`  // warn at enrolment when a face matches another person
+	// Two-stage detection: candidates on a copy of at most CandidateMaxSide
+	// px (0 = one stage at DetectMaxSide) scoring >= CandidateScore, each
+	// confirmed at DetectScore on a crop of the full frame around it, scaled
+	// to at most ConfirmMaxSide px.
+	CandidateMaxSide int     `toml:"candidate_max_side"`
+	CandidateScore   float64 `toml:"candidate_score"`
+	ConfirmMaxSide   int     `toml:"confirm_max_side"`
+	MinFacePixels    int     `toml:"min_face_pixels"` // smallest face box side accepted
+	MinSharpness     float64 `toml:"min_sharpness"`   // variance of Laplacian of the aligned face
+	MaxYawRatio      float64 `toml:"max_yaw_ratio"`   // landmark asymmetry allowed (0 = frontal, 1 = profile)
+	DuplicateWarn    bool    `toml:"duplicate_warn"`  // warn at enrolment when a face matches another person
 }
 
 // Liveness configures the presentation attack check (printed photos, phone
@@ -173,6 +180,7 @@ func Default() Config {
 		Recognition: Recognition{
 			Model: "fr512", Threshold: 0.48, Margin: 0.05,
 			DetectScore: 0.9, DetectMaxSide: 640,
+			CandidateMaxSide: 320, CandidateScore: 0.6, ConfirmMaxSide: 240,
 			MinFacePixels: 64, MinSharpness: 50, MaxYawRatio: 0.5,
 			DuplicateWarn: true,
 		},
@@ -370,6 +378,14 @@ func (cfg *Config) Validate() error {
 	c.rangeF("recognition.margin", r.Margin, 0, 1)
 	c.rangeF("recognition.detect_score", r.DetectScore, 0.1, 1)
 	c.rangeI("recognition.detect_max_side", r.DetectMaxSide, 64, 4096)
+	if r.CandidateMaxSide != 0 {
+		c.rangeI("recognition.candidate_max_side", r.CandidateMaxSide, 64, 4096)
+		c.rangeF("recognition.candidate_score", r.CandidateScore, 0.1, 1)
+		if r.CandidateScore > r.DetectScore {
+			c.fail("recognition.candidate_score", "%g is above recognition.detect_score %g: candidates must not be stricter than their confirmation", r.CandidateScore, r.DetectScore)
+		}
+		c.rangeI("recognition.confirm_max_side", r.ConfirmMaxSide, 64, 4096)
+	}
 	c.rangeI("recognition.min_face_pixels", r.MinFacePixels, 8, 4096)
 	c.rangeF("recognition.min_sharpness", r.MinSharpness, 0, 10000)
 	c.rangeF("recognition.max_yaw_ratio", r.MaxYawRatio, 0, 1)

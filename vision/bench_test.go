@@ -56,6 +56,7 @@ func cpuMetric(b *testing.B) func(n int) float64 {
 func benchPipeline(b *testing.B, maxSide int) *Pipeline {
 	o := defaultOptions(b)
 	o.DetectMaxSide = maxSide
+	o.CandidateMaxSide = 0 // one stage: BenchmarkDetectTwoStage measures two
 	o.Threads = 1
 	return openPipeline(b, o)
 }

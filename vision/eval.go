@@ -41,6 +41,7 @@ type EvalReport struct {
 	DetectMsMedian        float64 `json:"detect_ms_median"`
 	EmbedMsMedian         float64 `json:"embed_ms_median"`
 	DetectMaxSide         int     `json:"detect_max_side"`
+	CandidateMaxSide      int     `json:"candidate_max_side"` // two-stage detection's candidate copy; 0 = one stage
 
 	// The extremes of the quality measures over detected identity images,
 	// for tuning the gates.
@@ -107,7 +108,7 @@ func Evaluate(ctx context.Context, dataset string, o Options, threshold float64)
 		return EvalReport{}, err
 	}
 	defer p.Close()
-	rep := EvalReport{Model: p.ModelID(), Threshold: threshold, DetectMaxSide: o.DetectMaxSide}
+	rep := EvalReport{Model: p.ModelID(), Threshold: threshold, DetectMaxSide: o.DetectMaxSide, CandidateMaxSide: o.CandidateMaxSide}
 
 	ents, err := os.ReadDir(dataset)
 	if err != nil {

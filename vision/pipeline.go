@@ -52,6 +52,7 @@ type Pipeline struct {
 
 	mu     sync.Mutex
 	det    *yunet
+	cand   *yunet // candidate detector of two-stage detection (twostage.go); nil = one stage
 	align  *aligner
 	net    gocv.Net
 	closed bool
@@ -85,13 +86,21 @@ func Open(o Options) (*Pipeline, error) {
 	if p.det, err = newYuNet(detPath, o.DetectScore); err != nil {
 		return nil, err
 	}
+	if o.CandidateMaxSide > 0 {
+		if p.cand, err = newYuNet(detPath, o.candidateScore()); err != nil {
+			p.det.close()
+			return nil, err
+		}
+	}
 	if p.align, err = newAligner(embPath); err != nil {
 		p.det.close()
+		p.cand.close()
 		return nil, err
 	}
 	p.net = gocv.ReadNet(embPath, "")
 	if p.net.Empty() {
 		p.det.close()
+		p.cand.close()
 		p.align.close()
 		return nil, fmt.Errorf("vision: load network %s: empty network", embPath)
 	}
@@ -107,6 +116,7 @@ func (p *Pipeline) Close() error {
 	}
 	p.closed = true
 	p.det.close()
+	p.cand.close()
 	p.align.close()
 	return p.net.Close()
 }
@@ -151,17 +161,11 @@ func (p *Pipeline) detectPadLocked(img gocv.Mat, forcePad bool) ([]Face, error) 
 		return nil, fmt.Errorf("%w: %dx%d (at least %dx%d)", ErrTooSmall, w, h, MinImageSide, MinImageSide)
 	}
 	work := img
-	var owned []*gocv.Mat
-	defer func() {
-		for _, m := range owned {
-			m.Close()
-		}
-	}()
 	switch img.Channels() {
 	case 3:
 	case 1, 4:
 		c := gocv.NewMat()
-		owned = append(owned, &c)
+		defer c.Close()
 		code := gocv.ColorGrayToBGR
 		if img.Channels() == 4 {
 			code = gocv.ColorBGRAToBGR
@@ -171,9 +175,40 @@ func (p *Pipeline) detectPadLocked(img gocv.Mat, forcePad bool) ([]Face, error) 
 	default:
 		return nil, fmt.Errorf("vision: detect: %d-channel image not supported", img.Channels())
 	}
+	pad := forcePad || max(w, h) < padBelow
+	var faces []Face
+	var err error
+	if p.twoStage(w, h, pad) {
+		faces, err = p.detectTwoStageLocked(work) // twostage.go
+	} else {
+		faces, err = detectRows(p.det, work, p.opt.DetectMaxSide, pad)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i := range faces {
+		faces[i].setFromRow(w, h)
+	}
+	sort.SliceStable(faces, func(i, j int) bool { return faces[i].Score > faces[j].Score })
+	return faces, nil
+}
+
+// detectRows runs det on a BGR image, on a copy whose long side is at most
+// maxSide (0 = native) and, if pad is set, with a grey border of half its
+// long side. The faces' rows are in img's coordinates; Box and Landmarks are
+// not set yet (setFromRow).
+func detectRows(det *yunet, img gocv.Mat, maxSide int, pad bool) ([]Face, error) {
+	w, h := img.Cols(), img.Rows()
+	work := img
+	var owned []*gocv.Mat
+	defer func() {
+		for _, m := range owned {
+			m.Close()
+		}
+	}()
 	sx, sy := 1.0, 1.0
-	if long := max(w, h); p.opt.DetectMaxSide > 0 && long > p.opt.DetectMaxSide {
-		s := float64(p.opt.DetectMaxSide) / float64(long)
+	if long := max(w, h); maxSide > 0 && long > maxSide {
+		s := float64(maxSide) / float64(long)
 		nw, nh := max(1, int(math.Round(float64(w)*s))), max(1, int(math.Round(float64(h)*s)))
 		r := gocv.NewMat()
 		owned = append(owned, &r)
@@ -181,17 +216,17 @@ func (p *Pipeline) detectPadLocked(img gocv.Mat, forcePad bool) ([]Face, error) 
 		work = r
 		sx, sy = float64(nw)/float64(w), float64(nh)/float64(h)
 	}
-	pad := 0
-	if long := max(work.Cols(), work.Rows()); forcePad || max(w, h) < padBelow {
-		pad = long / 2
+	border := 0
+	if pad {
+		border = max(work.Cols(), work.Rows()) / 2
 		b := gocv.NewMat()
 		owned = append(owned, &b)
-		gocv.CopyMakeBorder(work, &b, pad, pad, pad, pad, gocv.BorderConstant, color.RGBA{127, 127, 127, 0})
+		gocv.CopyMakeBorder(work, &b, border, border, border, border, gocv.BorderConstant, color.RGBA{127, 127, 127, 0})
 		work = b
 	}
 	out := gocv.NewMat()
 	defer out.Close()
-	if err := p.det.detect(work, &out); err != nil {
+	if err := det.detect(work, &out); err != nil {
 		return nil, err
 	}
 	n := out.Rows()
@@ -208,25 +243,31 @@ func (p *Pipeline) detectPadLocked(img gocv.Mat, forcePad bool) ([]Face, error) 
 		r := data[i*cols : i*cols+15]
 		var f Face
 		// box x, y, w, h
-		f.row[0] = float32((float64(r[0]) - float64(pad)) / sx)
-		f.row[1] = float32((float64(r[1]) - float64(pad)) / sy)
+		f.row[0] = float32((float64(r[0]) - float64(border)) / sx)
+		f.row[1] = float32((float64(r[1]) - float64(border)) / sy)
 		f.row[2] = float32(float64(r[2]) / sx)
 		f.row[3] = float32(float64(r[3]) / sy)
 		for k := 0; k < 5; k++ {
-			f.row[4+2*k] = float32((float64(r[4+2*k]) - float64(pad)) / sx)
-			f.row[5+2*k] = float32((float64(r[5+2*k]) - float64(pad)) / sy)
-			f.Landmarks[k] = image.Pt(int(math.Round(float64(f.row[4+2*k]))), int(math.Round(float64(f.row[5+2*k]))))
+			f.row[4+2*k] = float32((float64(r[4+2*k]) - float64(border)) / sx)
+			f.row[5+2*k] = float32((float64(r[5+2*k]) - float64(border)) / sy)
 		}
 		f.row[14] = r[14]
 		f.Score = r[14]
-		x0, y0 := int(math.Round(float64(f.row[0]))), int(math.Round(float64(f.row[1])))
-		// Clipped to the frame, so callers can crop with it safely; the
-		// quality gates use the unclipped size.
-		f.Box = image.Rect(x0, y0, x0+int(math.Round(float64(f.row[2]))), y0+int(math.Round(float64(f.row[3])))).Intersect(image.Rect(0, 0, w, h))
 		faces = append(faces, f)
 	}
-	sort.SliceStable(faces, func(i, j int) bool { return faces[i].Score > faces[j].Score })
 	return faces, nil
+}
+
+// setFromRow sets Box (clipped to a w x h frame, so callers can crop with it
+// safely; the quality gates use the unclipped size), Landmarks and Score
+// from the detector row.
+func (f *Face) setFromRow(w, h int) {
+	for k := 0; k < 5; k++ {
+		f.Landmarks[k] = image.Pt(int(math.Round(float64(f.row[4+2*k]))), int(math.Round(float64(f.row[5+2*k]))))
+	}
+	f.Score = f.row[14]
+	x0, y0 := int(math.Round(float64(f.row[0]))), int(math.Round(float64(f.row[1])))
+	f.Box = image.Rect(x0, y0, x0+int(math.Round(float64(f.row[2]))), y0+int(math.Round(float64(f.row[3])))).Intersect(image.Rect(0, 0, w, h))
 }
 
 // Analyze detects faces, applies the quality gates and embeds every face

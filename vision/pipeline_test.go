@@ -27,6 +27,7 @@ func TestMain(m *testing.M) {
 // vision/visionconfig maps them, and its tests run the evaluation with them).
 func defaultOptions(t testing.TB) Options {
 	return Options{ModelsDir: testenv.ModelsDir(t), Model: "fr512", DetectScore: 0.9, DetectMaxSide: 640,
+		CandidateMaxSide: 320, CandidateScore: 0.6, ConfirmMaxSide: 240,
 		MinFacePixels: 64, MinSharpness: 50, MaxYawRatio: 0.5}
 }
 
@@ -204,18 +205,27 @@ func TestDownscaledDetectionMapsBack(t *testing.T) {
 	if len(ref) != 1 || len(got) != 1 {
 		t.Fatalf("faces: %d on the %dx%d frame, %d on the %dx%d frame; want 1 and 1", len(ref), half.Cols(), half.Rows(), len(got), big.Cols(), big.Rows())
 	}
-	tol := float64(got[0].Box.Dx()) * 0.03
-	near := func(a, b image.Point) bool { return math.Hypot(float64(a.X-2*b.X), float64(a.Y-2*b.Y)) <= tol }
-	if !near(got[0].Box.Min, ref[0].Box.Min) || !near(got[0].Box.Max, ref[0].Box.Max) {
-		t.Errorf("box %v on the large frame, want about 2 x %v", got[0].Box, ref[0].Box)
-	}
-	for i := range got[0].Landmarks {
-		if !near(got[0].Landmarks[i], ref[0].Landmarks[i]) {
-			t.Errorf("landmark %d: %v on the large frame, want about 2 x %v", i, got[0].Landmarks[i], ref[0].Landmarks[i])
-		}
-	}
+	checkFaceNear(t, "the large frame", got[0], ref[0], 2, 0.03)
 	if !got[0].Box.In(image.Rect(0, 0, big.Cols(), big.Rows())) {
 		t.Errorf("box %v outside the %dx%d frame", got[0].Box, big.Cols(), big.Rows())
+	}
+}
+
+// checkFaceNear checks that got's box corners and landmarks lie within
+// tol x its box width of scale x ref's.
+func checkFaceNear(t *testing.T, what string, got, ref Face, scale, tol float64) {
+	t.Helper()
+	d := float64(got.Box.Dx()) * tol
+	near := func(a, b image.Point) bool {
+		return math.Hypot(float64(a.X)-scale*float64(b.X), float64(a.Y)-scale*float64(b.Y)) <= d
+	}
+	if !near(got.Box.Min, ref.Box.Min) || !near(got.Box.Max, ref.Box.Max) {
+		t.Errorf("%s: box %v, want about %g x %v", what, got.Box, scale, ref.Box)
+	}
+	for i := range got.Landmarks {
+		if !near(got.Landmarks[i], ref.Landmarks[i]) {
+			t.Errorf("%s: landmark %d %v, want about %g x %v", what, i, got.Landmarks[i], scale, ref.Landmarks[i])
+		}
 	}
 }
 
@@ -481,10 +491,14 @@ func TestThumbnailOutside(t *testing.T) {
 // TestEnrolLargeTightCrop: a large photo that is only a face (no margin) is
 // not padded for detection like a camera frame; YuNet then places the
 // landmarks badly enough that the face looks turned. Enrol retries such an
-// image with a grey border instead of refusing it.
+// image with a grey border instead of refusing it. (One-stage detection:
+// two-stage detection pads its confirmation crop and does not need the
+// retry, TestTwoStageTightCrop.)
 func TestEnrolLargeTightCrop(t *testing.T) {
 	matleak.Check(t)
-	p := openPipeline(t, defaultOptions(t))
+	o := defaultOptions(t)
+	o.CandidateMaxSide = 0
+	p := openPipeline(t, o)
 	src := readFace(t, "bbt_leonard", "leonard3.png")
 	big := gocv.NewMat()
 	defer big.Close()

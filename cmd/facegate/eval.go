@@ -70,7 +70,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func printEval(w io.Writer, r vision.EvalReport) {
-	fmt.Fprintf(w, "model %s, threshold %.3f, detect_max_side %d\n", r.Model, r.Threshold, r.DetectMaxSide)
+	fmt.Fprintf(w, "model %s, threshold %.3f, detect_max_side %d, candidate_max_side %d\n", r.Model, r.Threshold, r.DetectMaxSide, r.CandidateMaxSide)
 	fmt.Fprintf(w, "detection:   %d/%d identity images (%.1f%%) from %d identities; %d/%d no-face images with a false detection\n",
 		r.Detected, r.Images, 100*r.DetectRate, r.Identities, r.NofaceFalseDetections, r.NofaceImages)
 	for _, m := range r.Missed {

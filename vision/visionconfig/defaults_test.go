@@ -20,8 +20,10 @@ func TestMain(m *testing.M) {
 
 // TestOptionsMapTheSection: every [recognition] key reaches the pipeline.
 func TestOptionsMapTheSection(t *testing.T) {
-	r := config.Recognition{Model: "sface", DetectScore: 0.8, DetectMaxSide: 800, MinFacePixels: 70, MinSharpness: 40, MaxYawRatio: 0.4}
-	want := vision.Options{ModelsDir: "/m", Model: "sface", DetectScore: 0.8, DetectMaxSide: 800, MinFacePixels: 70, MinSharpness: 40, MaxYawRatio: 0.4}
+	r := config.Recognition{Model: "sface", DetectScore: 0.8, DetectMaxSide: 800, MinFacePixels: 70, MinSharpness: 40, MaxYawRatio: 0.4,
+		CandidateMaxSide: 300, CandidateScore: 0.5, ConfirmMaxSide: 200}
+	want := vision.Options{ModelsDir: "/m", Model: "sface", DetectScore: 0.8, DetectMaxSide: 800, MinFacePixels: 70, MinSharpness: 40, MaxYawRatio: 0.4,
+		CandidateMaxSide: 300, CandidateScore: 0.5, ConfirmMaxSide: 200}
 	if got := Options(r, "/m"); got != want {
 		t.Errorf("Options = %+v, want %+v", got, want)
 	}

@@ -12,6 +12,11 @@ func Options(r config.Recognition, modelsDir string) vision.Options {
 		Model:         r.Model,
 		DetectScore:   float32(r.DetectScore),
 		DetectMaxSide: r.DetectMaxSide,
+
+		CandidateMaxSide: r.CandidateMaxSide,
+		CandidateScore:   float32(r.CandidateScore),
+		ConfirmMaxSide:   r.ConfirmMaxSide,
+
 		MinFacePixels: r.MinFacePixels,
 		MinSharpness:  r.MinSharpness,
 		MaxYawRatio:   r.MaxYawRatio,
