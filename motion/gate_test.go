@@ -3,67 +3,29 @@ package motion
 import (
 	"errors"
 	"image"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/facegate/facegate/internal/matleak"
-	"github.com/facegate/facegate/internal/testenv"
+	"github.com/facegate/facegate/internal/scene"
 	"gocv.io/x/gocv"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv("OPENCV_LOG_LEVEL") == "" {
-		os.Setenv("OPENCV_LOG_LEVEL", "ERROR")
+func TestMain(m *testing.M) { scene.RunTests(m) }
+
+// frame is the static room of package scene, with the face of df01/img1.jpg
+// (a 140x180 crop of the photo) pasted at at when it is not nil.
+func frame(s *scene.Scene, at *image.Point) gocv.Mat {
+	if at == nil {
+		return s.Frame()
 	}
-	os.Exit(m.Run())
+	return s.Frame(scene.Put{Face: "ada", At: *at, Width: 140})
 }
 
-// scene is a 640x480 camera view (an indoor photo from ../shared/faces)
-// with a face crop that can be pasted on it, and camera noise.
-type scene struct {
-	bg, face gocv.Mat
-	noise    gocv.Mat
-}
-
-func newScene(t *testing.T) *scene {
-	t.Helper()
-	read := func(folder, file string) gocv.Mat {
-		m := gocv.IMRead(testenv.Face(t, folder, file), gocv.IMReadColor)
-		if m.Empty() {
-			t.Fatalf("cannot read %s/%s", folder, file)
-		}
-		return m
-	}
-	s := &scene{bg: gocv.NewMat(), face: gocv.NewMat(), noise: gocv.NewMat()}
-	home := read("_noface", "home.jpg")
-	gocv.Resize(home, &s.bg, image.Pt(640, 480), 0, 0, gocv.InterpolationArea)
-	home.Close()
-	photo := read("df01", "img1.jpg")
-	gocv.Resize(photo, &s.face, image.Pt(140, 180), 0, 0, gocv.InterpolationArea)
-	photo.Close()
-	t.Cleanup(func() { s.bg.Close(); s.face.Close(); s.noise.Close() })
+func newScene(t *testing.T) *scene.Scene {
+	s := scene.New(t, 3)
+	s.AddImage(t, "ada", "df01", "img1.jpg")
 	return s
-}
-
-// frame renders the scene with fresh sensor noise (sigma 3 grey levels)
-// and, if at is not nil, the face pasted with its corner there.
-func (s *scene) frame(at *image.Point) gocv.Mat {
-	f := s.bg.Clone()
-	if at != nil {
-		roi := f.Region(image.Rect(at.X, at.Y, at.X+s.face.Cols(), at.Y+s.face.Rows()))
-		s.face.CopyTo(&roi)
-		roi.Close()
-	}
-	noise := gocv.NewMatWithSize(f.Rows(), f.Cols(), gocv.MatTypeCV16SC3)
-	defer noise.Close()
-	gocv.RandN(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(3, 3, 3, 0))
-	wide := gocv.NewMat()
-	defer wide.Close()
-	f.ConvertTo(&wide, gocv.MatTypeCV16SC3)
-	gocv.Add(wide, noise, &wide)
-	wide.ConvertTo(&f, gocv.MatTypeCV8UC3)
-	return f
 }
 
 func check(t *testing.T, g *Gate, f gocv.Mat, now time.Time) Result {
@@ -89,7 +51,7 @@ func TestStaticSceneSkipsDetection(t *testing.T) {
 	var ran []time.Duration
 	for i := 0; i <= 30; i++ {
 		now := t0.Add(time.Duration(i) * step)
-		r := check(t, g, s.frame(nil), now)
+		r := check(t, g, frame(s, nil), now)
 		if r.Detect {
 			ran = append(ran, now.Sub(t0))
 			if i > 0 && r.Reason != ReasonForced {
@@ -121,13 +83,13 @@ func TestMotionWakesDetection(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	now := t0
 	for i := 0; i < 5; i++ { // settle; the first frame is always detected
-		check(t, g, s.frame(nil), now)
+		check(t, g, frame(s, nil), now)
 		now = now.Add(step)
 	}
 	// Walks in from the left, 40 px per frame.
 	for i := 0; i < 6; i++ {
 		at := image.Pt(20+40*i, 150)
-		r := check(t, g, s.frame(&at), now)
+		r := check(t, g, frame(s, &at), now)
 		if !r.Detect || r.Reason != ReasonMotion {
 			t.Fatalf("walking face, frame %d: %+v, want detection for motion", i, r)
 		}
@@ -139,7 +101,7 @@ func TestMotionWakesDetection(t *testing.T) {
 	last := now.Add(-step)
 	motionEnded := false
 	for i := 0; i < 150; i++ {
-		r := check(t, g, s.frame(&at), now)
+		r := check(t, g, frame(s, &at), now)
 		if r.Detect {
 			if gap := now.Sub(last); gap > time.Second {
 				t.Fatalf("still face: %v between detections, want at most 1 s", gap)
@@ -157,7 +119,7 @@ func TestMotionWakesDetection(t *testing.T) {
 		t.Errorf("a face standing still for 15 s is still motion: the background does not adapt")
 	}
 	// Leaving is motion too.
-	if r := check(t, g, s.frame(nil), now); r.Reason != ReasonMotion {
+	if r := check(t, g, frame(s, nil), now); r.Reason != ReasonMotion {
 		t.Errorf("face left: %+v, want detection for motion", r)
 	}
 }
@@ -170,12 +132,12 @@ func TestRanRestartsInterval(t *testing.T) {
 	g := New(Options{Every: time.Second})
 	defer g.Close()
 	t0 := time.Unix(1000, 0)
-	check(t, g, s.frame(nil), t0)
+	check(t, g, frame(s, nil), t0)
 	g.Ran(t0.Add(900 * time.Millisecond))
-	if r := check(t, g, s.frame(nil), t0.Add(1500*time.Millisecond)); r.Detect {
+	if r := check(t, g, frame(s, nil), t0.Add(1500*time.Millisecond)); r.Detect {
 		t.Errorf("0.6 s after the loop ran detection: %+v, want none", r)
 	}
-	if r := check(t, g, s.frame(nil), t0.Add(1900*time.Millisecond)); r.Reason != ReasonForced {
+	if r := check(t, g, frame(s, nil), t0.Add(1900*time.Millisecond)); r.Reason != ReasonForced {
 		t.Errorf("1 s after the loop ran detection: %+v, want forced", r)
 	}
 }

@@ -281,6 +281,18 @@ func (p *Pipeline) Analyze(img gocv.Mat) ([]Analysis, error) {
 	return p.analyzeLocked(img, false)
 }
 
+// AnalyzeFace applies the quality gates to one face Detect found in img and
+// embeds it when they pass: the second half of Analyze, for a caller that
+// embeds only some faces (the camera loop's tracker, package track).
+func (p *Pipeline) AnalyzeFace(img gocv.Mat, f Face) (Analysis, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return Analysis{}, ErrClosed
+	}
+	return p.analyzeFaceLocked(img, f, false)
+}
+
 func (p *Pipeline) analyzeLocked(img gocv.Mat, forcePad bool) ([]Analysis, error) {
 	faces, err := p.detectPadLocked(img, forcePad)
 	if err != nil {
