@@ -58,6 +58,12 @@ type Stats struct {
 	Faces     int64 // frames with a usable face
 	Decisions int64 // events and alarms raised by faces
 	Outages   int64 // camera_lost alarms
+	// CameraStuck is set while one call into the camera (open or read) has
+	// been running for longer than the read timeout: a read hung inside
+	// OpenCV (V4L2, GStreamer, FFmpeg) never returns, so the loop cannot
+	// reopen the camera and only a restart helps (the systemd watchdog).
+	CameraStuck bool
+	CameraCall  time.Duration // how long the current camera call has been running (0: none)
 }
 
 // Loop runs the camera-to-decision loop. Create it with New, run it with Run.
@@ -109,6 +115,7 @@ type Loop struct {
 
 	stats struct {
 		captured, processed, dropped, bad, faces, decisions, outages atomic.Int64
+		cameraCall                                                   atomic.Int64 // unix nanos the current camera open/read began, 0 if none
 	}
 	fps       fpsMeter
 	decisions *prometheus.CounterVec
@@ -145,11 +152,28 @@ func New(o Options, p Analyzer, db Store, d Door, h Health, log *slog.Logger) (*
 
 // Stats returns the counters.
 func (l *Loop) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Captured: l.stats.captured.Load(), Processed: l.stats.processed.Load(), Dropped: l.stats.dropped.Load(),
 		BadFrames: l.stats.bad.Load(), Faces: l.stats.faces.Load(), Decisions: l.stats.decisions.Load(),
 		Outages: l.stats.outages.Load(),
 	}
+	if began := l.stats.cameraCall.Load(); began != 0 {
+		st.CameraCall = time.Since(time.Unix(0, began))
+		st.CameraStuck = st.CameraCall > l.readTimeout()+time.Second
+	}
+	return st
+}
+
+// readTimeout is how long one camera read may take before the camera counts
+// as stalled (and is reopened, when the read returns at all).
+func (l *Loop) readTimeout() time.Duration {
+	return max(l.stall, seconds(2/l.opt.Camera.FPS)) // a slow playlist is not a stalled camera
+}
+
+// inCamera marks a call into the camera as running until the returned func.
+func (l *Loop) inCamera() func() {
+	l.stats.cameraCall.Store(time.Now().UnixNano())
+	return func() { l.stats.cameraCall.Store(0) }
 }
 
 // LatestJPEG returns the newest annotated frame (nil before the first) and
@@ -298,12 +322,11 @@ func (l *Loop) capture(ctx context.Context) {
 	const minBackoff = 250 * time.Millisecond
 	maxBackoff := max(l.opt.Camera.ReopenMax, minBackoff)
 	backoff := minBackoff
-	readTimeout := l.stall
-	if iv := seconds(2 / l.opt.Camera.FPS); iv > readTimeout {
-		readTimeout = iv // a slow playlist is not a stalled camera
-	}
+	readTimeout := l.readTimeout()
 	for ctx.Err() == nil {
+		done := l.inCamera()
 		src, err := l.openSrc(ctx)
+		done()
 		if err != nil {
 			l.lost(ctx, err)
 		} else {
@@ -340,7 +363,9 @@ func (l *Loop) readAll(ctx context.Context, src camera.Source, timeout time.Dura
 	lastGood := time.Now()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, timeout)
+		done := l.inCamera()
 		m, err := src.Read(rctx)
+		done()
 		cancel()
 		now := time.Now()
 		switch {
@@ -402,6 +427,10 @@ func (l *Loop) lost(ctx context.Context, cause error) {
 
 // watchdog publishes camera health and catches a read blocked inside OpenCV.
 func (l *Loop) watchdog(ctx context.Context, now time.Time) {
+	if st := l.Stats(); st.CameraStuck {
+		l.lost(ctx, fmt.Errorf("access: a camera call has been blocked for %v (inside OpenCV: only a restart helps)", st.CameraCall.Round(time.Second)))
+		return
+	}
 	l.camMu.Lock()
 	outage, ended, last := l.outage, l.ended, l.lastFrame
 	l.camMu.Unlock()

@@ -105,7 +105,9 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 }
 
 // loopProgress tells the watchdog whether the camera loop is moving: it is
-// stalled when frames arrive but none has been analysed for a while.
+// stalled when frames arrive but none has been analysed for a while, or when
+// a camera call hangs (inside OpenCV it never returns, so the loop cannot
+// reopen the camera itself).
 type loopProgress struct {
 	loop *access.Loop
 
@@ -120,9 +122,9 @@ func (p *loopProgress) LastProgress() time.Time {
 	defer p.mu.Unlock()
 	s := p.loop.Stats()
 	now := time.Now()
-	if p.last.IsZero() || s.Processed != p.processed || s.Captured == p.captured {
-		// Analysing, or no frames at all (a lost camera is the loop's
-		// own alarm and reopen, not a hang).
+	if p.last.IsZero() || s.Processed != p.processed || (s.Captured == p.captured && !s.CameraStuck) {
+		// Analysing, or no frames at all from a camera whose calls
+		// return (a lost camera is the loop's own alarm and reopen).
 		p.last = now
 	}
 	p.processed, p.captured = s.Processed, s.Captured
