@@ -511,6 +511,8 @@ func (cfg *Config) Validate() error {
 		c.fail("site.public_key_file", "must name the site's public key (facegate site init makes it)")
 	case m.Broker == "":
 		c.fail("site.name", "a site door needs mqtt.broker: the site library arrives through the broker")
+	case !siteProfileOK(m.Profile):
+		c.fail("site.name", "mqtt.profile %s keeps no retained messages, which carry the site library; use a broker with profile generic or aws-iot", m.Profile)
 	default:
 		if _, err := LoadSitePublicKey(st.PublicKeyFile); err != nil {
 			c.fail("site.public_key_file", "%v", err)
@@ -518,6 +520,13 @@ func (cfg *Config) Validate() error {
 	}
 
 	return errors.Join(c.errs...)
+}
+
+// siteProfileOK reports whether the platform of profile keeps retained
+// messages (an unknown profile is reported under mqtt.profile instead).
+func siteProfileOK(profile string) bool {
+	p, err := platform.Lookup(profile)
+	return err != nil || p.Retain
 }
 
 // LoadSitePublicKey reads a site public key: a PEM "PUBLIC KEY" block

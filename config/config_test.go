@@ -150,12 +150,13 @@ func TestSiteKeysNameFileAndKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]string{
-		"[site]\nname = \"hq\"\n":                                                  "site.public_key_file",
-		"[site]\npublic_key_file = \"site.pub\"\n":                                 "site.name",
-		"[site]\nname = \"a/b\"\npublic_key_file = \"x\"\n":                        "site.name",
-		"[site]\nname = \"hq\"\npublic_key_file = \"/nonexistent/site.pub\"\n":     "site.public_key_file",
-		"[site]\nname = \"hq\"\npublic_key_file = " + strconv.Quote(notKey) + "\n": "site.public_key_file",
-		"[mqtt]\nbroker = \"\"\n[site]\nname = \"hq\"\npublic_key_file = \"x\"\n":  "site.name",
+		"[site]\nname = \"hq\"\n":                                                                                 "site.public_key_file",
+		"[site]\npublic_key_file = \"site.pub\"\n":                                                                "site.name",
+		"[site]\nname = \"a/b\"\npublic_key_file = \"x\"\n":                                                       "site.name",
+		"[site]\nname = \"hq\"\npublic_key_file = \"/nonexistent/site.pub\"\n":                                    "site.public_key_file",
+		"[site]\nname = \"hq\"\npublic_key_file = " + strconv.Quote(notKey) + "\n":                                "site.public_key_file",
+		"[mqtt]\nbroker = \"\"\n[site]\nname = \"hq\"\npublic_key_file = \"x\"\n":                                 "site.name",
+		"[mqtt]\nprofile = \"thingsboard\"\nusername = \"tok\"\n[site]\nname = \"hq\"\npublic_key_file = \"x\"\n": "site.name",
 	}
 	for body, key := range cases {
 		p := write(t, body)
