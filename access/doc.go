@@ -9,11 +9,12 @@
 // the quality gates but matches nobody, seen for a few consecutive frames,
 // gives one stranger alarm per alarm period.
 //
-// Loop runs the decider on live frames: it opens the camera source (reopening
-// it with back-off and raising one camera_lost alarm per outage), always
-// processes the newest frame (older ones are dropped, never queued), matches
-// the best face against the face library (reloaded when it changes), unlocks
-// the door, records every decision with a snapshot JPEG, prunes snapshots by
-// age and total size, raises storage_low when the disk fills, feeds the health
-// tracker and keeps the latest annotated frame for the web live view.
+// Loop runs the decider on live frames: it takes the newest frame from a
+// camera.Supervisor (which opens, reopens and watches the camera), matches
+// the best face against the face library (library.go: the daemon's only
+// gallery, reloaded when it changes), unlocks the door, records every
+// decision with a snapshot JPEG, prunes snapshots by age and total size,
+// raises storage_low when the disk fills and keeps the latest frames for the
+// web live view and enrolment from the camera (live.go). It takes its own
+// Options (OptionsFrom maps the configuration).
 package access

@@ -46,9 +46,6 @@ type Analyzer interface {
 	ModelID() string
 }
 
-// HealthComponent is the health tracker's name for the camera.
-const HealthComponent = "camera"
-
 // Stats counts what the loop has done since it started.
 type Stats struct {
 	Captured  int64 // frames delivered by the source
@@ -78,44 +75,18 @@ type Loop struct {
 	library  *enrol.LiveGallery
 	snaps    Snapshots
 	unlock   time.Duration
-	stall    time.Duration
-	openSrc  func(ctx context.Context) (camera.Source, error)
+	cam      *camera.Supervisor
 	prunePer time.Duration
 
 	reload  chan struct{}
 	running atomic.Bool
 
-	// newest captured frame, not yet processed
-	slotMu   sync.Mutex
-	slot     gocv.Mat
-	slotAt   time.Time
-	slotFull bool
-	ready    chan struct{}
-
-	// camera state, shared by the capture goroutine and the watchdog
-	camMu     sync.Mutex
-	outage    bool
-	outageAt  time.Time
-	lastFrame time.Time
-	ended     bool
-
 	storageLow bool
 
-	jpegMu sync.Mutex
-	jpeg   []byte
-	jpegAt time.Time
-
-	// Raw (unannotated) frames are encoded only while someone asks for
-	// them (enrolment from the live camera), not for every frame.
-	rawWanted atomic.Int64 // wall clock (unix ns) of the last LatestRawJPEG call
-	rawMu     sync.Mutex
-	raw       []byte
-	rawAt     time.Time // capture time
-	rawMade   time.Time // wall clock when it was encoded
+	live liveFrames
 
 	stats struct {
-		captured, processed, dropped, bad, faces, decisions, outages atomic.Int64
-		cameraCall                                                   atomic.Int64 // unix nanos the current camera open/read began, 0 if none
+		processed, faces, decisions atomic.Int64
 	}
 	fps       fpsMeter
 	decisions *prometheus.CounterVec
@@ -139,88 +110,22 @@ func New(o Options, p Analyzer, db Store, d Door, h Health, log *slog.Logger) (*
 		library:  enrol.NewLiveGallery(db, p.ModelID()),
 		snaps:    o.Snapshots,
 		unlock:   o.Unlock,
-		stall:    o.Camera.Stall,
+		cam:      camera.NewSupervisor(o.Camera, db, h, log),
 		prunePer: time.Minute,
 		reload:   make(chan struct{}, 1),
-		ready:    make(chan struct{}, 1),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facegate_access_decisions_total",
 			Help: "Decisions of the camera loop by type (access_granted, access_denied, unknown_face)."}, []string{"type"}),
 	}
-	l.openSrc = func(ctx context.Context) (camera.Source, error) { return camera.Open(ctx, o.Camera) }
 	return l, nil
 }
 
 // Stats returns the counters.
 func (l *Loop) Stats() Stats {
-	st := Stats{
-		Captured: l.stats.captured.Load(), Processed: l.stats.processed.Load(), Dropped: l.stats.dropped.Load(),
-		BadFrames: l.stats.bad.Load(), Faces: l.stats.faces.Load(), Decisions: l.stats.decisions.Load(),
-		Outages: l.stats.outages.Load(),
-	}
-	if began := l.stats.cameraCall.Load(); began != 0 {
-		st.CameraCall = time.Since(time.Unix(0, began))
-		st.CameraStuck = st.CameraCall > l.readTimeout()+time.Second
-	}
-	return st
-}
-
-// readTimeout is how long one camera read may take before the camera counts
-// as stalled (and is reopened, when the read returns at all).
-func (l *Loop) readTimeout() time.Duration {
-	return max(l.stall, seconds(2/l.opt.Camera.FPS)) // a slow playlist is not a stalled camera
-}
-
-// inCamera marks a call into the camera as running until the returned func.
-func (l *Loop) inCamera() func() {
-	l.stats.cameraCall.Store(time.Now().UnixNano())
-	return func() { l.stats.cameraCall.Store(0) }
-}
-
-// LatestJPEG returns the newest annotated frame (nil before the first) and
-// when it was captured. The slice must not be modified.
-func (l *Loop) LatestJPEG() ([]byte, time.Time) {
-	l.jpegMu.Lock()
-	defer l.jpegMu.Unlock()
-	return l.jpeg, l.jpegAt
-}
-
-// rawWindow is how long after a LatestRawJPEG call the loop keeps encoding
-// raw frames, and how old a raw frame may be to be returned at once.
-const rawWindow = 10 * time.Second
-
-// LatestRawJPEG returns the newest camera frame without the drawn boxes and
-// labels (for enrolment from the live camera) and when it was captured. The
-// loop encodes raw frames only on demand: the first call after a pause waits
-// up to two seconds for the next processed frame, and returns nil when none
-// comes.
-func (l *Loop) LatestRawJPEG() ([]byte, time.Time) {
-	asked := time.Now()
-	l.rawWanted.Store(asked.UnixNano())
-	deadline := asked.Add(2 * time.Second)
-	for {
-		l.rawMu.Lock()
-		b, at, made := l.raw, l.rawAt, l.rawMade
-		l.rawMu.Unlock()
-		if b != nil && time.Since(made) < rawWindow {
-			return b, at
-		}
-		if time.Now().After(deadline) {
-			return nil, time.Time{}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// keepRaw encodes the unannotated frame while LatestRawJPEG is in use.
-func (l *Loop) keepRaw(m gocv.Mat, at time.Time) {
-	w := l.rawWanted.Load()
-	if w == 0 || time.Since(time.Unix(0, w)) > rawWindow {
-		return
-	}
-	if b := encodeJPEG(m); b != nil {
-		l.rawMu.Lock()
-		l.raw, l.rawAt, l.rawMade = b, at, time.Now()
-		l.rawMu.Unlock()
+	c := l.cam.Stats()
+	return Stats{
+		Captured: c.Captured, Processed: l.stats.processed.Load(), Dropped: c.Dropped,
+		BadFrames: c.BadFrames, Faces: l.stats.faces.Load(), Decisions: l.stats.decisions.Load(),
+		Outages: c.Outages, CameraStuck: c.Stuck, CameraCall: c.Call,
 	}
 }
 
@@ -243,7 +148,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	captureDone := make(chan struct{})
 	go func() {
 		defer close(captureDone)
-		l.capture(ctx)
+		l.cam.Run(ctx)
 	}()
 	maintDone := make(chan struct{})
 	go func() {
@@ -253,18 +158,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		<-maintDone
-		// V4L2/GStreamer reads block inside OpenCV; do not let one hold up shutdown.
-		select {
-		case <-captureDone:
-		case <-time.After(2 * time.Second):
-			l.log.Warn("access: camera read still blocked at shutdown; leaving it")
-		}
-		l.slotMu.Lock()
-		if l.slotFull {
-			l.slot.Close()
-			l.slotFull = false
-		}
-		l.slotMu.Unlock()
+		<-captureDone // at most two seconds: Supervisor.Run does not wait longer for a blocked read
 	}()
 
 	tick := time.NewTicker(time.Second)
@@ -280,8 +174,8 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-tick.C:
 			l.pollLibrary(ctx)
 			l.watchdog(ctx, time.Now())
-		case <-l.ready:
-			m, at, ok := l.take()
+		case <-l.cam.Ready():
+			m, at, ok := l.cam.Take()
 			if !ok {
 				continue
 			}
@@ -291,167 +185,17 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 }
 
-// offer stores the newest frame, dropping an unprocessed older one.
-func (l *Loop) offer(m gocv.Mat, at time.Time) {
-	l.slotMu.Lock()
-	if l.slotFull {
-		l.slot.Close()
-		l.stats.dropped.Add(1)
-	}
-	l.slot, l.slotAt, l.slotFull = m, at, true
-	l.slotMu.Unlock()
-	select {
-	case l.ready <- struct{}{}:
-	default:
-	}
-}
-
-func (l *Loop) take() (gocv.Mat, time.Time, bool) {
-	l.slotMu.Lock()
-	defer l.slotMu.Unlock()
-	if !l.slotFull {
-		return gocv.Mat{}, time.Time{}, false
-	}
-	l.slotFull = false
-	return l.slot, l.slotAt, true
-}
-
-// capture opens the source and feeds frames into the slot, reopening with
-// back-off after errors and stalls.
-func (l *Loop) capture(ctx context.Context) {
-	const minBackoff = 250 * time.Millisecond
-	maxBackoff := max(l.opt.Camera.ReopenMax, minBackoff)
-	backoff := minBackoff
-	readTimeout := l.readTimeout()
-	for ctx.Err() == nil {
-		done := l.inCamera()
-		src, err := l.openSrc(ctx)
-		done()
-		if err != nil {
-			l.lost(ctx, err)
-		} else {
-			l.log.Info("access: camera opened", "source", l.opt.Camera.Source)
-			err = l.readAll(ctx, src, readTimeout, &backoff, minBackoff)
-			src.Close()
-			if errors.Is(err, camera.ErrEnd) {
-				l.camMu.Lock()
-				l.ended = true
-				l.camMu.Unlock()
-				l.log.Info("access: camera source ended (loop = false)", "source", l.opt.Camera.Source)
-				l.setHealth(false, "source ended")
-				<-ctx.Done()
-				return
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			l.lost(ctx, err)
-		}
-		l.log.Debug("access: reopening camera", "in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(backoff*2, maxBackoff)
-	}
-}
-
-func (l *Loop) readAll(ctx context.Context, src camera.Source, timeout time.Duration, backoff *time.Duration, minBackoff time.Duration) error {
-	lastGood := time.Now()
-	for {
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		done := l.inCamera()
-		m, err := src.Read(rctx)
-		done()
-		cancel()
-		now := time.Now()
-		switch {
-		case err == nil:
-			lastGood = now
-			*backoff = minBackoff
-			l.stats.captured.Add(1)
-			l.gotFrame(now)
-			l.offer(m, now)
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case errors.Is(err, camera.ErrBadFrame):
-			l.stats.bad.Add(1)
-			l.log.Debug("access: skipping bad frame", "err", err)
-			if now.Sub(lastGood) > timeout {
-				return fmt.Errorf("access: camera delivers only bad frames: %w", err)
-			}
-		case errors.Is(err, context.DeadlineExceeded):
-			return fmt.Errorf("access: camera delivered no frame for %v", timeout.Round(time.Millisecond))
-		default:
-			return err
-		}
-	}
-}
-
-// gotFrame ends an outage.
-func (l *Loop) gotFrame(now time.Time) {
-	l.camMu.Lock()
-	was, since := l.outage, l.outageAt
-	l.outage, l.lastFrame, l.ended = false, now, false
-	l.camMu.Unlock()
-	if was {
-		l.log.Info("access: camera recovered", "source", l.opt.Camera.Source, "after", now.Sub(since).Round(time.Millisecond))
-		l.setHealth(true, "recovered")
-	}
-}
-
-// lost raises camera_lost once per outage.
-func (l *Loop) lost(ctx context.Context, cause error) {
-	if ctx.Err() != nil {
-		return
-	}
-	l.camMu.Lock()
-	first := !l.outage
-	if first {
-		l.outage, l.outageAt = true, time.Now()
-	}
-	l.camMu.Unlock()
-	l.setHealth(false, "lost: "+cause.Error())
-	if !first {
-		l.log.Debug("access: camera still lost", "err", cause)
-		return
-	}
-	l.stats.outages.Add(1)
-	l.log.Warn("access: camera lost", "source", l.opt.Camera.Source, "err", cause)
-	l.record(ctx, facedb.Record{Kind: event.KindAlarm, Type: event.CameraLost, Source: event.SourceCamera, Reason: cause.Error(),
-		Detail: map[string]any{"source": l.opt.Camera.Source}})
-}
-
-// watchdog publishes camera health and catches a read blocked inside OpenCV.
+// watchdog lets the camera supervisor catch a blocked read and reports the
+// processed frame rate while the camera delivers.
 func (l *Loop) watchdog(ctx context.Context, now time.Time) {
-	if st := l.Stats(); st.CameraStuck {
-		l.lost(ctx, fmt.Errorf("access: a camera call has been blocked for %v (inside OpenCV: only a restart helps)", st.CameraCall.Round(time.Second)))
-		return
+	if age, ok := l.cam.Watch(ctx, now); ok {
+		l.setHealth(true, fmt.Sprintf("%.1f fps processed, last frame %.1fs ago", l.fps.rate(now), age.Seconds()))
 	}
-	l.camMu.Lock()
-	outage, ended, last := l.outage, l.ended, l.lastFrame
-	l.camMu.Unlock()
-	if outage || ended {
-		return
-	}
-	if last.IsZero() {
-		return
-	}
-	age := now.Sub(last)
-	limit := max(l.stall, seconds(2/l.opt.Camera.FPS)) + time.Second
-	if age > limit {
-		l.lost(ctx, fmt.Errorf("access: no frame for %v", age.Round(time.Millisecond)))
-		return
-	}
-	l.setHealth(true, fmt.Sprintf("%.1f fps processed, last frame %.1fs ago", l.fps.rate(now), age.Seconds()))
 }
 
 func (l *Loop) setHealth(ok bool, detail string) {
 	if l.health != nil {
-		l.health.Set(HealthComponent, ok, detail)
+		l.health.Set(camera.HealthComponent, ok, detail)
 	}
 }
 
@@ -498,7 +242,7 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 	}
 	dec, decided := l.decider.Observe(o)
 
-	l.keepRaw(m, at)
+	l.live.keepRaw(m, at)
 	// annotate
 	pol := l.decider.Policy()
 	for i, a := range as {
@@ -527,12 +271,7 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 		col := map[Verdict]color.RGBA{Granted: colGrant, Denied: colDeny, Stranger: colUnknown}[dec.Verdict]
 		gocv.PutText(&m, dec.Verdict.String()+" "+dec.Name, image.Pt(10, 30), gocv.FontHersheySimplex, 0.8, col, 2)
 	}
-	jpeg := encodeJPEG(m)
-	if jpeg != nil {
-		l.jpegMu.Lock()
-		l.jpeg, l.jpegAt = jpeg, at
-		l.jpegMu.Unlock()
-	}
+	jpeg := l.live.keepAnnotated(m, at)
 	if decided {
 		l.stats.decisions.Add(1)
 		l.decisions.WithLabelValues(dec.Verdict.String()).Inc()
@@ -619,15 +358,6 @@ func (l *Loop) housekeep(ctx context.Context, now time.Time) {
 		l.log.Info("access: storage no longer low", "free_mb", free>>20)
 	}
 	l.storageLow = low
-}
-
-func encodeJPEG(m gocv.Mat) []byte {
-	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, m, []int{gocv.IMWriteJpegQuality, 85})
-	if err != nil {
-		return nil
-	}
-	defer buf.Close()
-	return append([]byte(nil), buf.GetBytes()...)
 }
 
 // fpsMeter measures the processed frame rate over the last few seconds.

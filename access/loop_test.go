@@ -345,26 +345,6 @@ func TestWebAsksTheLoopsGallery(t *testing.T) {
 	}
 }
 
-func TestNewestFrameWins(t *testing.T) {
-	matleak.Check(t)
-	l := &Loop{ready: make(chan struct{}, 1)}
-	for i := 1; i <= 5; i++ {
-		m := gocv.NewMatWithSize(i, i, gocv.MatTypeCV8UC3)
-		l.offer(m, t0.Add(time.Duration(i)*time.Second))
-	}
-	m, at, ok := l.take()
-	if !ok || m.Rows() != 5 || !at.Equal(t0.Add(5*time.Second)) {
-		t.Fatalf("took a %d-row frame from %v, want the newest (5 rows)", m.Rows(), at)
-	}
-	m.Close()
-	if _, _, ok := l.take(); ok {
-		t.Fatal("a second frame was queued")
-	}
-	if d := l.Stats().Dropped; d != 4 {
-		t.Fatalf("dropped %d, want 4", d)
-	}
-}
-
 // waitFor polls cond until it holds (the tests wait for real camera events).
 func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
 	t.Helper()

@@ -13,22 +13,21 @@ func (l *Loop) Register(reg prometheus.Registerer) error {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
 	}
 	cs := []prometheus.Collector{
-		counter("facegate_camera_frames_total", "Frames delivered by the camera source.", l.stats.captured.Load),
-		counter("facegate_camera_frames_dropped_total", "Frames replaced by a newer one before they were analysed.", l.stats.dropped.Load),
-		counter("facegate_camera_bad_frames_total", "Frames the camera source could not decode.", l.stats.bad.Load),
-		counter("facegate_camera_lost_total", "Camera outages (camera_lost alarms).", l.stats.outages.Load),
+		counter("facegate_camera_frames_total", "Frames delivered by the camera source.", func() int64 { return l.cam.Stats().Captured }),
+		counter("facegate_camera_frames_dropped_total", "Frames replaced by a newer one before they were analysed.", func() int64 { return l.cam.Stats().Dropped }),
+		counter("facegate_camera_bad_frames_total", "Frames the camera source could not decode.", func() int64 { return l.cam.Stats().BadFrames }),
+		counter("facegate_camera_lost_total", "Camera outages (camera_lost alarms).", func() int64 { return l.cam.Stats().Outages }),
 		counter("facegate_access_frames_processed_total", "Frames analysed by the decision loop.", l.stats.processed.Load),
 		counter("facegate_access_face_frames_total", "Analysed frames with a face that passed the quality gates.", l.stats.faces.Load),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "facegate_camera_fps", Help: "Frames analysed per second over the last 5 s."},
 			func() float64 { return l.fps.rate(time.Now()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "facegate_camera_last_frame_age_seconds", Help: "Seconds since the camera delivered a frame (-1 before the first)."},
 			func() float64 {
-				l.camMu.Lock()
-				defer l.camMu.Unlock()
-				if l.lastFrame.IsZero() {
+				last := l.cam.LastFrame()
+				if last.IsZero() {
 					return -1
 				}
-				return time.Since(l.lastFrame).Seconds()
+				return time.Since(last).Seconds()
 			}),
 		l.decisions,
 	}

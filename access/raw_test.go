@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -39,13 +40,13 @@ func TestLatestRawJPEGIsTheUnannotatedFrame(t *testing.T) {
 	matleak.Check(t)
 	f := newFixture(t, nil, map[string][]string{"Ada": {"df01/img1.jpg"}})
 	f.feed(t, t0, 4, 1, []string{"df01/img2.jpg"})
-	if f.loop.raw != nil {
+	if f.loop.live.raw != nil {
 		t.Fatal("a raw frame was encoded although nobody asked for one")
 	}
 
-	f.loop.rawWanted.Store(time.Now().UnixNano())
+	f.loop.live.rawWanted.Store(time.Now().UnixNano())
 	f.feed(t, t0.Add(time.Second), 4, 1, []string{"df01/img2.jpg"})
-	raw, rawAt := f.loop.LatestRawJPEG()
+	raw, rawAt := f.loop.LatestRawJPEG(context.Background())
 	ann, annAt := f.loop.LatestJPEG()
 	if raw == nil || ann == nil {
 		t.Fatalf("raw %d bytes, annotated %d bytes", len(raw), len(ann))
@@ -65,5 +66,36 @@ func TestLatestRawJPEGIsTheUnannotatedFrame(t *testing.T) {
 	}
 	if annN < 500 || annN < 10*rawN {
 		t.Errorf("annotated frame has only %d changed pixels (raw %d): the test proves nothing", annN, rawN)
+	}
+}
+
+// TestLatestRawJPEGWaitsForTheNextFrame: a first call after a pause waits
+// for the next processed frame (and no longer than its context).
+func TestLatestRawJPEGWaitsForTheNextFrame(t *testing.T) {
+	matleak.Check(t)
+	f := newFixture(t, nil, map[string][]string{"Ada": {"df01/img1.jpg"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if b, _ := f.loop.LatestRawJPEG(ctx); b != nil {
+		t.Fatal("a raw frame before any was processed")
+	}
+	got := make(chan time.Time, 1)
+	go func() {
+		_, at := f.loop.LatestRawJPEG(context.Background())
+		got <- at
+	}()
+	// Feed frames until the waiting call has asked (it returns with the
+	// first frame processed after it did).
+	for i := 0; ; i++ {
+		at := t0.Add(time.Duration(i) * time.Second)
+		f.feed(t, at, 4, 1, []string{"df01/img2.jpg"})
+		select {
+		case rawAt := <-got:
+			if rawAt.IsZero() {
+				t.Fatal("the waiting call gave up")
+			}
+			return
+		default:
+		}
 	}
 }

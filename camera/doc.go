@@ -14,5 +14,12 @@
 // ErrBadFrame (the caller skips it); any other error means the source is
 // lost and should be closed and reopened. Reads of dir:, file:, mjpeg: and
 // cmd: sources honour the context; V4L2 and GStreamer reads block inside
-// OpenCV until the driver returns.
+// OpenCV until the driver returns. Source names are parsed by package
+// camera/source, which config validation uses too.
+//
+// Supervisor keeps one camera running for the access loop: it reads into a
+// one-frame slot (the consumer always takes the newest frame; older ones are
+// dropped, never queued), reopens the source with back-off after errors and
+// stalls, catches reads blocked inside OpenCV (Watch), raises one camera_lost
+// alarm per outage and reports the camera's health.
 package camera

@@ -67,7 +67,6 @@ type Service struct {
 	p   Pipeline
 	lib Library
 	opt Options
-
 }
 
 // New returns a service storing into lib what p accepts.

@@ -117,10 +117,10 @@ func (s *Server) apiSimExit(w http.ResponseWriter, r *http.Request) {
 }
 
 // latestFrame prefers an unannotated frame when the source offers one.
-func (s *Server) latestFrame(raw bool) ([]byte, time.Time) {
+func (s *Server) latestFrame(ctx context.Context, raw bool) ([]byte, time.Time) {
 	if raw {
 		if rf, ok := s.deps.Frames.(rawFrames); ok {
-			return rf.LatestRawJPEG()
+			return rf.LatestRawJPEG(ctx)
 		}
 	}
 	return s.deps.Frames.LatestJPEG()
@@ -133,7 +133,7 @@ func (s *Server) apiCapture(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "no camera")
 		return
 	}
-	b, ts := s.latestFrame(true)
+	b, ts := s.latestFrame(r.Context(), true)
 	if len(b) == 0 {
 		writeError(w, http.StatusServiceUnavailable, "the camera has not delivered a frame yet")
 		return
@@ -195,7 +195,7 @@ func (s *Server) apiStream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		b, ts := s.latestFrame(false)
+		b, ts := s.latestFrame(ctx, false)
 		if len(b) == 0 || !ts.After(last) {
 			continue
 		}

@@ -39,7 +39,7 @@ type Frames interface {
 // rawFrames is optionally implemented by a Frames: the newest frame without
 // annotations, preferred for "capture from camera" enrolment.
 type rawFrames interface {
-	LatestRawJPEG() ([]byte, time.Time)
+	LatestRawJPEG(ctx context.Context) ([]byte, time.Time)
 }
 
 // Deps are the parts of the appliance the web page uses. DB is required;
