@@ -17,8 +17,9 @@
 // in the database by the SHA-256 of their token (a restart logs nobody out;
 // a password change ends them). Login attempts are charged before the
 // password check, per client address, per user name and globally; a browser
-// that logged in as the user before has its own budget (ratelimit.go), so a
-// flood cannot lock the admin out. Beyond loopback the page is served over
+// that logged in as the user before has its own budget, and an address with
+// a recent successful login a small reserve (ratelimit.go), so a flood
+// cannot lock the admin out. Beyond loopback the page is served over
 // HTTPS with web.cert_file or a self-signed certificate generated under
 // data_dir (cert.go); its fingerprint is logged and shown in the footer.
 // Uploaded photos are checked one at a time as they stream in, by the

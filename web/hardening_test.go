@@ -319,3 +319,34 @@ func TestUploadRefusesBombsAndTruncatedPhotos(t *testing.T) {
 		t.Fatalf("look-alike name: %d %+v, want 201 with a warning naming Ada Lovelace", code, res)
 	}
 }
+
+// TestRecentAddressKeepsAReserve: a flood against the admin from other
+// addresses empties the per-user bucket; an address the admin logged in
+// from recently still gets in, even without the known-browser cookie.
+func TestRecentAddressKeepsAReserve(t *testing.T) {
+	e := newEnv(t)
+	h := e.srv.Handler()
+	const home = "192.0.2.90"
+	if rec := loginVia(h, home, "admin", testPass); rec.Code != http.StatusSeeOther {
+		t.Fatalf("first login: %d", rec.Code)
+	}
+	for i := range 3 * limitUser.burst {
+		loginVia(h, fmt.Sprintf("198.51.100.%d", i+1), "admin", "guess-guess")
+	}
+	if rec := loginVia(h, "192.0.2.91", "admin", testPass); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("an address without history after the flood: status %d, want 429", rec.Code)
+	}
+	if rec := loginVia(h, home, "admin", testPass); rec.Code != http.StatusSeeOther {
+		t.Fatalf("the admin's recent address after the flood: status %d, want 303", rec.Code)
+	}
+	// The reserve is small: guesses from that address are still limited.
+	limited := false
+	for range limitRecent.burst + limitAddr.burst + 1 {
+		if loginVia(h, home, "admin", "guess-guess").Code == http.StatusTooManyRequests {
+			limited = true
+		}
+	}
+	if !limited {
+		t.Fatal("guesses from the recent address were never limited")
+	}
+}

@@ -24,7 +24,10 @@ import (
 // unbounded. A browser that has logged in as the user before (a
 // known-browser cookie, signed by the appliance) is charged to its own
 // bucket instead: an attacker flooding wrong passwords, even from the same
-// address (NAT, a reverse proxy), cannot keep that user out.
+// address (NAT, a reverse proxy), cannot keep that user out. And an
+// address with a recent successful login as the user keeps a small reserve
+// for that user when the other buckets are empty, so a flood from
+// elsewhere does not lock out a browser that lost its cookie.
 type limit struct {
 	burst int
 	every time.Duration
@@ -35,7 +38,12 @@ var (
 	limitUser   = limit{10, 30 * time.Second}
 	limitGlobal = limit{30, 4 * time.Second}
 	limitKnown  = limit{5, 12 * time.Second}
+	limitRecent = limit{3, time.Minute}
 )
+
+// recentLoginDays is how long a successful login from an address keeps
+// that address's reserve for the user.
+const recentLoginDays = 30
 
 // knownBrowserDays is how long a known-browser cookie is honoured.
 const knownBrowserDays = 180
@@ -47,6 +55,10 @@ type loginLimiter struct {
 	user   map[string]*bucket
 	known  map[string]*bucket
 	global *rate.Limiter
+	// recent: when an address last logged in as a user ("addr\x00user");
+	// reserve: the buckets those pairs fall back on.
+	recent  map[string]time.Time
+	reserve map[string]*bucket
 }
 
 type bucket struct {
@@ -57,7 +69,9 @@ type bucket struct {
 func newLoginLimiter(now func() time.Time) *loginLimiter {
 	return &loginLimiter{
 		now: now, addr: map[string]*bucket{}, user: map[string]*bucket{}, known: map[string]*bucket{},
-		global: rate.NewLimiter(rate.Every(limitGlobal.every), limitGlobal.burst),
+		global:  rate.NewLimiter(rate.Every(limitGlobal.every), limitGlobal.burst),
+		recent:  map[string]time.Time{},
+		reserve: map[string]*bucket{},
 	}
 }
 
@@ -96,12 +110,44 @@ func (l *loginLimiter) take(addr, user, knownID string) (wait time.Duration, don
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	var lims []*rate.Limiter
+	pair := addr + "\x00" + strings.ToLower(user)
+	var rs []*rate.Reservation
 	if knownID != "" {
-		lims = []*rate.Limiter{l.get(l.known, knownID, limitKnown, now)}
+		rs, wait = reserve(now, l.get(l.known, knownID, limitKnown, now))
 	} else {
-		lims = []*rate.Limiter{l.get(l.addr, addr, limitAddr, now), l.get(l.user, strings.ToLower(user), limitUser, now), l.global}
+		rs, wait = reserve(now, l.get(l.addr, addr, limitAddr, now), l.get(l.user, strings.ToLower(user), limitUser, now), l.global)
+		if t, ok := l.recent[pair]; wait > 0 && ok && now.Sub(t) < recentLoginDays*24*time.Hour {
+			rs, wait = reserve(now, l.get(l.reserve, pair, limitRecent, now))
+		}
 	}
+	if wait > 0 {
+		return time.Duration(math.Ceil(wait.Seconds())) * time.Second, nil
+	}
+	return 0, func(ok bool) {
+		if !ok {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, r := range rs {
+			r.CancelAt(l.now())
+		}
+		if _, seen := l.recent[pair]; seen || len(l.recent) < maxBuckets {
+			l.recent[pair] = l.now()
+		} else {
+			for k, t := range l.recent { // full: forget the oldest
+				if l.now().Sub(t) > recentLoginDays*24*time.Hour {
+					delete(l.recent, k)
+				}
+			}
+		}
+	}
+}
+
+// reserve takes one token from every limiter, or from none: it returns the
+// reservations and 0, or nil and how long to wait.
+func reserve(now time.Time, lims ...*rate.Limiter) ([]*rate.Reservation, time.Duration) {
+	var wait time.Duration
 	rs := make([]*rate.Reservation, 0, len(lims))
 	for _, lim := range lims {
 		r := lim.ReserveN(now, 1)
@@ -114,18 +160,9 @@ func (l *loginLimiter) take(addr, user, knownID string) (wait time.Duration, don
 		for _, r := range rs {
 			r.CancelAt(now)
 		}
-		return time.Duration(math.Ceil(wait.Seconds())) * time.Second, nil
+		return nil, wait
 	}
-	return 0, func(ok bool) {
-		if !ok {
-			return
-		}
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		for _, r := range rs {
-			r.CancelAt(l.now())
-		}
-	}
+	return rs, 0
 }
 
 // ---- known-browser cookie ----
