@@ -455,8 +455,8 @@ func (l *Link) onConnect(c mqtt.Client) {
 		c.Publish(l.topics.availability, 1, l.prof.Retain, "online")
 	}
 	kick(l.stateKick)
-	if l.cfg.MQTT.HomeAssistant {
-		kick(l.haKick)
+	if l.cfg.MQTT.HomeAssistant || l.prof.Name == platform.Generic {
+		kick(l.haKick) // publish, or clear, the discovery configs
 	}
 	if !st.WaitTimeout(l.connectTimeout()) || st.Error() != nil {
 		l.log.Error("mqtt subscribe failed; reconnecting", "err", st.Error())
@@ -554,6 +554,7 @@ type statePayload struct {
 	Door          string    `json:"door"`
 	Contact       string    `json:"contact"`
 	People        int       `json:"people"`
+	Outbox        int       `json:"outbox"` // events and alarms not yet delivered
 	Link          linkState `json:"link"`
 	Version       string    `json:"version"`
 	TS            string    `json:"ts"`
@@ -579,7 +580,7 @@ func (l *Link) statePayload(ctx context.Context, st door.State) []byte {
 	}
 	s := l.Status()
 	p := statePayload{
-		Door: st.DoorState(), Contact: st.Contact, People: people,
+		Door: st.DoorState(), Contact: st.Contact, People: people, Outbox: s.OutboxDepth,
 		Link:    linkState{Connected: l.cli().IsConnectionOpen(), Since: s.Since.UTC().Format(time.RFC3339), Connects: s.Connects, Keepalive: l.cfg.MQTT.KeepaliveSeconds},
 		Version: l.version.Load().(string), TS: time.Now().UTC().Format(time.RFC3339),
 		ForcedOpen: st.ForcedOpen, HeldOpen: st.HeldOpen,
@@ -605,6 +606,7 @@ func (l *Link) stateLoop(ctx context.Context) {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	rev, _ := l.db.LibraryRevision(ctx) // the connect publishes the count as of now
+	lastDepth := l.Status().OutboxDepth // the outbox backlog sensor follows it
 	publish := func(st door.State) {
 		if !l.cli().IsConnectionOpen() {
 			return // published again on connect
@@ -624,8 +626,13 @@ func (l *Link) stateLoop(ctx context.Context) {
 		case <-l.stateKick:
 			publish(l.door.State())
 		case <-tick.C:
-			if r, err := l.db.LibraryRevision(ctx); err == nil && r != rev {
-				rev = r
+			r, err := l.db.LibraryRevision(ctx)
+			depth := l.Status().OutboxDepth
+			if err == nil && r != rev || depth != lastDepth {
+				if err == nil {
+					rev = r
+				}
+				lastDepth = depth
 				publish(l.door.State())
 			}
 		}

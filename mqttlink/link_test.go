@@ -224,15 +224,24 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		cfg.MQTT.AllowUnsignedHomeAssistant = allow
 		r := startRig(t, cfg, nil)
 		waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
-		topic := "homeassistant/lock/facegate_door-1/lock/config"
+		// The lock only when its commands are acted on; a read-only lock
+		// state otherwise.
+		topic, other := "homeassistant/lock/facegate_door-1/lock/config", "homeassistant/binary_sensor/facegate_door-1/lock/config"
+		if !allow {
+			topic, other = other, topic
+		}
 		var lockCfg map[string]any
 		waitFor(t, "lock discovery", 5*time.Second, func() bool {
 			return json.Unmarshal(retained(t, b.URL, topic), &lockCfg) == nil
 		})
-		if lockCfg["availability_topic"] != prefix+"/availability" || lockCfg["command_topic"] != prefix+"/ha/lock/set" || lockCfg["state_topic"] != prefix+"/state" {
+		if lockCfg["availability_topic"] != prefix+"/availability" || lockCfg["state_topic"] != prefix+"/state" ||
+			allow && lockCfg["command_topic"] != prefix+"/ha/lock/set" || !allow && lockCfg["command_topic"] != nil {
 			t.Fatalf("lock config = %v", lockCfg)
 		}
-		for _, tp := range []string{"homeassistant/binary_sensor/facegate_door-1/door/config", "homeassistant/event/facegate_door-1/access/config"} {
+		waitFor(t, "only one of the lock entities retained", 10*time.Second, func() bool { return retained(t, b.URL, other) == nil })
+		for _, tp := range []string{"homeassistant/binary_sensor/facegate_door-1/door/config", "homeassistant/event/facegate_door-1/access/config",
+			"homeassistant/event/facegate_door-1/alarm/config", "homeassistant/sensor/facegate_door-1/people/config",
+			"homeassistant/sensor/facegate_door-1/outbox/config", "homeassistant/binary_sensor/facegate_door-1/link/config"} {
 			if retained(t, b.URL, tp) == nil {
 				t.Fatalf("no retained discovery on %s", tp)
 			}
@@ -257,6 +266,20 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		}
 		r.stop()
 	}
+	// homeassistant turned off: the next connect removes the device from
+	// Home Assistant (empty retained configs).
+	cfg := testConfig(b.URL, 5)
+	r := startRig(t, cfg, nil)
+	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	waitFor(t, "discovery cleared", 10*time.Second, func() bool {
+		for _, tp := range []string{"homeassistant/lock/facegate_door-1/lock/config", "homeassistant/binary_sensor/facegate_door-1/lock/config",
+			"homeassistant/binary_sensor/facegate_door-1/door/config", "homeassistant/event/facegate_door-1/access/config"} {
+			if retained(t, b.URL, tp) != nil {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func pub(t testing.TB, brokerURL, topic, payload string, retain bool) {
