@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -473,4 +474,17 @@ func sortedCopy(s []string) []string {
 	c := append([]string(nil), s...)
 	slices.Sort(c)
 	return c
+}
+
+// TestSendCommandRefusesPlatformCommandProfiles: facegate cmd says where
+// commands come from on platforms that authenticate them themselves.
+func TestSendCommandRefusesPlatformCommandProfiles(t *testing.T) {
+	for _, profile := range []string{"huaweicloud-iotda", "thingsboard"} {
+		cfg := testConfig("tcp://127.0.0.1:1", 60)
+		cfg.MQTT.Profile = profile
+		_, err := SendCommand(context.Background(), cfg, "status", 0, time.Second)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "platform") {
+			t.Errorf("%s: SendCommand = %v, want a configuration error naming the platform", profile, err)
+		}
+	}
 }
