@@ -55,6 +55,7 @@ type Stats struct {
 	Faces     int64 // frames with a usable face
 	Decisions int64 // events and alarms raised by faces
 	Outages   int64 // camera_lost alarms
+	Stale     int64 // frames analysed too late to count towards a decision
 	// CameraStuck is set while one call into the camera (open or read) has
 	// been running for longer than the read timeout: a read hung inside
 	// OpenCV (V4L2, GStreamer, FFmpeg) never returns, so the loop cannot
@@ -77,6 +78,13 @@ type Loop struct {
 	unlock   time.Duration
 	cam      *camera.Supervisor
 	prunePer time.Duration
+	// staleAfter is the oldest a frame may be when its analysis ends for it
+	// to count towards a decision (0: no limit): a loop that fell behind
+	// (CPU taken by enrolment uploads, a slow machine) never opens the door
+	// for a face that was in front of it seconds ago.
+	staleAfter time.Duration
+	lagNanos   atomic.Int64 // capture-to-analysed delay of the last frame
+	lagAt      atomic.Int64 // unix nanos of that frame's analysis
 
 	reload  chan struct{}
 	running atomic.Bool
@@ -86,7 +94,7 @@ type Loop struct {
 	live liveFrames
 
 	stats struct {
-		processed, faces, decisions atomic.Int64
+		processed, faces, decisions, stale atomic.Int64
 	}
 	fps       fpsMeter
 	decisions *prometheus.CounterVec
@@ -106,13 +114,14 @@ func New(o Options, p Analyzer, db Store, d Door, h Health, log *slog.Logger) (*
 	}
 	l := &Loop{
 		opt: o, vision: p, db: db, door: d, health: h, log: log.With("component", "access"),
-		decider:  NewDecider(o.Policy),
-		library:  enrol.NewLiveGallery(db, p.ModelID()),
-		snaps:    o.Snapshots,
-		unlock:   o.Unlock,
-		cam:      camera.NewSupervisor(o.Camera, db, h, log),
-		prunePer: time.Minute,
-		reload:   make(chan struct{}, 1),
+		decider:    NewDecider(o.Policy),
+		library:    enrol.NewLiveGallery(db, p.ModelID()),
+		snaps:      o.Snapshots,
+		unlock:     o.Unlock,
+		cam:        camera.NewSupervisor(o.Camera, db, h, log),
+		prunePer:   time.Minute,
+		staleAfter: max(StaleAfter, time.Duration(3/o.Camera.FPS*float64(time.Second))),
+		reload:     make(chan struct{}, 1),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facegate_access_decisions_total",
 			Help: "Decisions of the camera loop by type (access_granted, access_denied, unknown_face)."}, []string{"type"}),
 	}
@@ -125,9 +134,13 @@ func (l *Loop) Stats() Stats {
 	return Stats{
 		Captured: c.Captured, Processed: l.stats.processed.Load(), Dropped: c.Dropped,
 		BadFrames: c.BadFrames, Faces: l.stats.faces.Load(), Decisions: l.stats.decisions.Load(),
-		Outages: c.Outages, CameraStuck: c.Stuck, CameraCall: c.Call,
+		Outages: c.Outages, CameraStuck: c.Stuck, CameraCall: c.Call, Stale: l.stats.stale.Load(),
 	}
 }
+
+// StaleAfter is the capture-to-analysis delay beyond which a frame no
+// longer counts towards a decision (or three frame intervals, if longer).
+const StaleAfter = 2 * time.Second
 
 // Run captures and decides until ctx is cancelled; it returns nil then. A
 // lost camera, a bad frame or a failing database never ends it. It cannot be
@@ -189,8 +202,23 @@ func (l *Loop) Run(ctx context.Context) error {
 // processed frame rate while the camera delivers.
 func (l *Loop) watchdog(ctx context.Context, now time.Time) {
 	if age, ok := l.cam.Watch(ctx, now); ok {
+		if why, behind := l.behind(now); behind {
+			l.setHealth(false, why)
+			return
+		}
 		l.setHealth(true, fmt.Sprintf("%.1f fps processed, last frame %.1fs ago", l.fps.rate(now), age.Seconds()))
 	}
+}
+
+// behind says whether the loop falls behind: its last frame (analysed
+// within the last 5 s) was analysed too long after its capture.
+func (l *Loop) behind(now time.Time) (string, bool) {
+	lag, at := time.Duration(l.lagNanos.Load()), time.Unix(0, l.lagAt.Load())
+	if l.staleAfter <= 0 || lag <= l.staleAfter || now.Sub(at) >= 5*time.Second {
+		return "", false
+	}
+	return fmt.Sprintf("falling behind: frames analysed %.1fs after capture (limit %.1fs); no decisions on them, %.1f fps processed",
+		lag.Seconds(), l.staleAfter.Seconds(), l.fps.rate(now)), true
 }
 
 func (l *Loop) setHealth(ok bool, detail string) {
@@ -240,7 +268,19 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 		o.Active, o.DenyReason = l.active(mt, at)
 		l.stats.faces.Add(1)
 	}
-	dec, decided := l.decider.Observe(o)
+	var dec Decision
+	decided := false
+	lag := time.Since(at)
+	l.lagNanos.Store(int64(lag))
+	l.lagAt.Store(time.Now().UnixNano())
+	if l.staleAfter > 0 && lag > l.staleAfter {
+		// Analysed too late: the person may have left; a decision now
+		// would open the door for someone seen seconds ago.
+		l.stats.stale.Add(1)
+		l.log.Debug("access: stale frame not used for a decision", "lag", lag.Round(time.Millisecond))
+	} else {
+		dec, decided = l.decider.Observe(o)
+	}
 
 	l.live.keepRaw(m, at)
 	// annotate

@@ -99,6 +99,7 @@ func newFixture(t testing.TB, edit func(*config.Config), people map[string][]str
 	if err := f.loop.loadGallery(ctx); err != nil {
 		t.Fatal(err)
 	}
+	f.loop.staleAfter = 0 // feed plays frames in simulated time (see TestStaleFramesNotDecided)
 	return f
 }
 
@@ -645,5 +646,31 @@ func TestNewChecksOnlyItsOwnOptions(t *testing.T) {
 	o.Camera.FPS = 0
 	if _, err := New(o, pipeline(t), db, nil, nil, nil); err == nil {
 		t.Error("New accepted a camera frame rate of 0")
+	}
+}
+
+// TestStaleFramesNotDecided: frames analysed seconds after they were
+// captured (a loop that fell behind) never open the door, and health says
+// the loop is behind; fresh frames of the same face are granted.
+func TestStaleFramesNotDecided(t *testing.T) {
+	matleak.Check(t)
+	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol})
+	f.loop.staleAfter = StaleAfter
+	f.feed(t, time.Now().Add(-6*time.Second), 4, 8, df01Probe) // 6..4.25 s old when analysed
+	if g := f.events(t, "access_granted"); len(g) != 0 {
+		t.Fatalf("granted on frames captured seconds ago: %+v", g)
+	}
+	if st := f.loop.Stats(); st.Stale != 8 {
+		t.Fatalf("stale frames counted %d, want 8", st.Stale)
+	}
+	if why, behind := f.loop.behind(time.Now()); !behind || !strings.Contains(why, "falling behind") {
+		t.Fatalf("behind = %v %q while frames are analysed seconds after capture", behind, why)
+	}
+	f.feed(t, time.Now(), 4, 8, df01Probe)
+	if g := f.events(t, "access_granted"); len(g) != 1 || g[0].Name != "Alice" {
+		t.Fatalf("fresh frames: grants %+v, want one for Alice", g)
+	}
+	if why, behind := f.loop.behind(time.Now()); behind {
+		t.Fatalf("still behind after fresh frames: %s", why)
 	}
 }

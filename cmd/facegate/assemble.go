@@ -89,9 +89,18 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 		// reported in the log and health, retried, the door keeps working.
 		var srv *web.Server
 		err := web.EnsureAdmin(ctx, db, log)
+		// Enrolment uploads get their own vision instance: the camera
+		// loop's pipeline is never locked by a photo being analysed, so
+		// uploads cannot starve recognition at the door.
+		var enrolPipe *vision.Pipeline
+		if err == nil {
+			if enrolPipe, err = vision.Open(visionconfig.Options(cfg.Recognition, cfg.ModelsDir)); err == nil {
+				closers = append(closers, func() { _ = enrolPipe.Close() })
+			}
+		}
 		if err == nil {
 			srv, err = web.New(cfg, web.Deps{
-				DB: db, Enrol: enrolService(cfg, pipe, db, loop), Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Registerer: reg, Log: log,
+				DB: db, Enrol: enrolService(cfg, enrolPipe, db, loop), Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Registerer: reg, Log: log,
 				OnLibraryChange: loop.ReloadGallery,
 			})
 		}
