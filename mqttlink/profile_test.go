@@ -245,8 +245,8 @@ func TestIoTDAProfile(t *testing.T) {
 		t.Errorf("response to the replayed r-1 = %s", responses("r-1")[1].Payload)
 	}
 	waitFor(t, "audit entries", 30*time.Second, func() bool {
-		return auditHas(t, db, "cmd.unlock", "request_id=r-1", true) && auditHas(t, db, "cmd.unlock", "replay", false) &&
-			auditHas(t, db, "cmd.unlock", "expired", false)
+		return auditHas(t, db, "cmd.unlock", "request_id=r-1", true) && auditHas(t, db, "cmd.unlock", "request_id=r-1 replay", false) &&
+			auditHas(t, db, "cmd.unlock", "request_id=r-2 expired", false) && auditHas(t, db, "cmd.unlock", "request_id=r-3 malformed", false)
 	})
 
 	// The hour changes and the platform drops the connection: the daemon
@@ -285,6 +285,7 @@ func TestIoTDAProfile(t *testing.T) {
 // telemetry in order, answers a server-side RPC on its response topic and
 // loses nothing across a restart of the platform.
 func TestThingsBoardProfile(t *testing.T) {
+	t.Parallel()
 	const token = "A1_TEST_TOKEN"
 	p := standin.Start(t, standin.ThingsBoard(token))
 	d := newProfileDaemon(t, "door-1", fmt.Sprintf("profile = \"thingsboard\"\nbroker = \"tcp://%s\"\nusername = %q\nkeepalive_seconds = 30\n", p.Addr, token))
@@ -340,6 +341,7 @@ func TestThingsBoardProfile(t *testing.T) {
 // order (confirmed by echo), serves a signed command and loses nothing
 // across a restart of the platform.
 func TestAWSIoTProfile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pk := newPKI(t, dir, "aws")
 	serverCert, err := tls.LoadX509KeyPair(pk.serverCert, pk.serverKey)

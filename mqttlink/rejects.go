@@ -89,6 +89,12 @@ func (l *Link) rejectLoop(ctx context.Context) {
 			l.flushRejects(ctx, true)
 			return
 		case r := <-rj.replies:
+			if r.respond != "" {
+				// A platform command: the platform authenticated its
+				// sender (and bounds its rate), so each refusal has its
+				// own audit entry besides the summary.
+				l.audit(ctx, r.name, r.requestID, false, r.reason+": "+r.detail)
+			}
 			l.reply(cmdRef{name: r.name, requestID: r.requestID, respond: r.respond}, Reply{RequestID: r.requestID, OK: false, Error: r.reason})
 		case <-rj.kick:
 			l.flushRejects(ctx, false)
