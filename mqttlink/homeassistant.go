@@ -3,11 +3,14 @@ package mqttlink
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/facegate/facegate/event"
-	"github.com/facegate/facegate/platform"
 )
 
 // haCommandName names Home Assistant's unsigned lock commands in the audit
@@ -127,15 +130,14 @@ func (l *Link) haEntities() []struct {
 	}
 }
 
-// discovery returns the retained Home Assistant MQTT discovery payloads:
-// topic -> JSON, and an empty payload (which removes the entity) for every
-// entity not published under the current configuration (all of them with
-// homeassistant = false).
-func (l *Link) discovery() map[string][]byte {
-	node := haNodeID(l.cfg.DeviceID)
+// discovery returns the retained Home Assistant MQTT discovery payloads of
+// node: topic -> JSON, and an empty payload (which removes the entity) for
+// every entity not published under the current configuration (all of them
+// when off).
+func (l *Link) discovery(node string, off bool) map[string][]byte {
 	out := map[string][]byte{}
 	for _, e := range l.haEntities() {
-		if !e.on || !l.cfg.MQTT.HomeAssistant {
+		if !e.on || off {
 			out[e.topic(node)] = []byte{}
 			continue
 		}
@@ -145,19 +147,54 @@ func (l *Link) discovery() map[string][]byte {
 	return out
 }
 
-// publishDiscovery publishes the discovery configs, retained; with
-// homeassistant = false on a plain broker it clears them (an empty retained
-// payload), so turning the key off removes the device from Home Assistant.
+// haMarker is the file under data_dir naming the node whose discovery
+// configs this door published, so that turning homeassistant off (or a new
+// device_id) removes them, and a door that never published any never writes
+// under homeassistant/ (a broker ACL may drop the connection for it).
+func (l *Link) haMarker() string { return filepath.Join(l.cfg.DataDir, "homeassistant-node") }
+
+// publishDiscovery publishes the discovery configs, retained, and clears
+// (empty retained payloads) those this door published before under another
+// node id or before homeassistant was turned off.
 func (l *Link) publishDiscovery() {
 	c := l.cli()
-	if !c.IsConnectionOpen() || l.prof.Name != platform.Generic && !l.cfg.MQTT.HomeAssistant {
+	if !c.IsConnectionOpen() {
 		return
 	}
-	for topic, payload := range l.discovery() {
+	on, node := l.cfg.MQTT.HomeAssistant, haNodeID(l.cfg.DeviceID)
+	prev := ""
+	if b, err := os.ReadFile(l.haMarker()); err == nil {
+		prev = strings.TrimSpace(string(b))
+	}
+	if prev != "" && (!on || prev != node) {
+		var toks []mqtt.Token
+		for topic, payload := range l.discovery(prev, true) {
+			toks = append(toks, c.Publish(topic, 1, true, payload))
+		}
+		cleared := true
+		for _, t := range toks {
+			if !t.WaitTimeout(l.connectTimeout()) || t.Error() != nil {
+				cleared = false
+			}
+		}
+		if cleared && !on {
+			if err := os.Remove(l.haMarker()); err != nil {
+				l.log.Warn("mqtt home assistant: removing the discovery marker", "err", err)
+			}
+		}
+		l.log.Info("mqtt home assistant discovery removed", "node", prev, "done", cleared)
+	}
+	if !on {
+		return
+	}
+	for topic, payload := range l.discovery(node, false) {
 		c.Publish(topic, 1, true, payload)
 	}
-	if l.cfg.MQTT.HomeAssistant && !l.cfg.MQTT.AllowUnsignedHomeAssistant {
+	if err := os.WriteFile(l.haMarker(), []byte(node+"\n"), 0o600); err != nil {
+		l.log.Warn("mqtt home assistant: cannot note the published node; turning homeassistant off will not remove it", "file", l.haMarker(), "err", err)
+	}
+	if !l.cfg.MQTT.AllowUnsignedHomeAssistant {
 		l.log.Info("mqtt home assistant: the door lock is published as a read-only binary sensor: Home Assistant cannot sign commands and mqtt.allow_unsigned_homeassistant is off")
 	}
-	l.log.Debug("mqtt home assistant discovery published", "enabled", l.cfg.MQTT.HomeAssistant)
+	l.log.Debug("mqtt home assistant discovery published", "node", node)
 }

@@ -5,9 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/facegate/facegate/door"
 	"github.com/facegate/facegate/event"
+	"github.com/facegate/facegate/internal/testenv"
 )
 
 // Keys Home Assistant's MQTT platforms accept in a discovery config (the
@@ -54,7 +56,7 @@ func discoveryOf(t *testing.T, allowUnsigned bool, deviceID string) map[string]m
 		t.Fatal(err)
 	}
 	out := map[string]map[string]any{}
-	for topic, payload := range l.discovery() {
+	for topic, payload := range l.discovery(haNodeID(deviceID), false) {
 		if len(payload) == 0 {
 			out[topic] = nil // removed
 			continue
@@ -159,5 +161,25 @@ func TestHomeAssistantNodeIDsDoNotCollide(t *testing.T) {
 		if _, ok := b[topic]; ok {
 			t.Errorf("door.1 and door_1 both publish %s", topic)
 		}
+	}
+}
+
+// TestHomeAssistantOffWritesNothingThere: a door that never published
+// discovery publishes nothing under homeassistant/ (a broker ACL may drop
+// the connection of a client writing outside its topics).
+func TestHomeAssistantOffWritesNothingThere(t *testing.T) {
+	t.Parallel()
+	b := testenv.StartBroker(t)
+	obs := observe(t, b.URL, "homeassistant/#", "obs-ha-off", false)
+	cfg := testConfig(b.URL, 5)
+	cfg.DataDir = t.TempDir()
+	r := startRig(t, cfg, nil)
+	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	waitFor(t, "the state", 10*time.Second, func() bool { return retained(t, b.URL, prefix+"/state") != nil })
+	r.stop()
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	for topic := range obs.msgs {
+		t.Errorf("published %s with homeassistant = false", topic)
 	}
 }

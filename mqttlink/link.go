@@ -455,9 +455,7 @@ func (l *Link) onConnect(c mqtt.Client) {
 		c.Publish(l.topics.availability, 1, l.prof.Retain, "online")
 	}
 	kick(l.stateKick)
-	if l.cfg.MQTT.HomeAssistant || l.prof.Name == platform.Generic {
-		kick(l.haKick) // publish, or clear, the discovery configs
-	}
+	kick(l.haKick) // publish the discovery configs, or clear those published before
 	if !st.WaitTimeout(l.connectTimeout()) || st.Error() != nil {
 		l.log.Error("mqtt subscribe failed; reconnecting", "err", st.Error())
 		l.closeConn("subscribe_failed")

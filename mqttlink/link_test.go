@@ -218,8 +218,10 @@ func TestOutboxBacklogAlarm(t *testing.T) {
 func TestHomeAssistantDiscovery(t *testing.T) {
 	t.Parallel()
 	b := testenv.StartBroker(t)
+	dataDir := t.TempDir() // where the door notes the node it published
 	for _, allow := range []bool{false, true} {
 		cfg := testConfig(b.URL, 5)
+		cfg.DataDir = dataDir
 		cfg.MQTT.HomeAssistant = true
 		cfg.MQTT.AllowUnsignedHomeAssistant = allow
 		r := startRig(t, cfg, nil)
@@ -269,6 +271,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	// homeassistant turned off: the next connect removes the device from
 	// Home Assistant (empty retained configs).
 	cfg := testConfig(b.URL, 5)
+	cfg.DataDir = dataDir
 	r := startRig(t, cfg, nil)
 	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 	waitFor(t, "discovery cleared", 10*time.Second, func() bool {
