@@ -12,7 +12,7 @@ import (
 // could not fail: each rule is broken once here by a plain paho client.
 
 func client(p *Platform, id, user, pass string, keepalive time.Duration, will bool) mqtt.Client {
-	o := mqtt.NewClientOptions().AddBroker("tcp://"+p.Addr).SetClientID(id).SetUsername(user).SetPassword(pass).
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + p.Addr).SetClientID(id).SetUsername(user).SetPassword(pass).
 		SetKeepAlive(keepalive).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
 	if will {
 		o.SetWill("$oc/devices/d1/sys/messages/up", "offline", 1, false)
