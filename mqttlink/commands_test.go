@@ -260,7 +260,7 @@ func TestCommandsDisabledWithoutKey(t *testing.T) {
 
 // TestCommandFloodDoesNotStallLink: a flood of junk commands must not block
 // paho's reader (which would starve PINGRESP and drop the link): the handler
-// only queues, excess is dropped, and a valid command still works afterwards.
+// refuses junk without queueing it, and a valid command still works afterwards.
 func TestCommandFloodDoesNotStallLink(t *testing.T) {
 	t.Parallel()
 	b := testenv.StartBroker(t)

@@ -23,6 +23,7 @@ import (
 // loop counted is in the entry log, with the relay's audit entry, and the
 // snapshots never take the room the entry log needs.
 func TestDaemonOnFullDiskRecordsEveryDecision(t *testing.T) {
+	t.Parallel()
 	bin := facegateBinary(t)
 	dir := t.TempDir()
 	data := testenv.SmallFS(t, 6<<20)

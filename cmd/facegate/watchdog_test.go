@@ -75,6 +75,7 @@ func (n *notifySocket) times(text string) []time.Time {
 // WATCHDOG=1 at first, then stop pinging once the camera call counts as
 // stuck, so that systemd restarts it.
 func TestWatchdogStopsOnHungCamera(t *testing.T) {
+	t.Parallel()
 	bin := facegateBinary(t)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "camera.mp4")

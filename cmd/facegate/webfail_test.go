@@ -21,6 +21,7 @@ import (
 // the error names web.listen, health is degraded, and the page comes up by
 // itself once the port is free.
 func TestBusyWebPortFailsAlone(t *testing.T) {
+	t.Parallel()
 	bin := facegateBinary(t)
 	b := testenv.StartBroker(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
