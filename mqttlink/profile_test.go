@@ -490,3 +490,21 @@ func TestSendCommandRefusesPlatformCommandProfiles(t *testing.T) {
 		}
 	}
 }
+
+// TestDaemonRefusesKeepAliveOutsideProfile: facegate run does not start
+// with a keep-alive the platform would refuse, and says which key of which
+// file to change.
+func TestDaemonRefusesKeepAliveOutsideProfile(t *testing.T) {
+	d := newProfileDaemon(t, "660a_door1", "profile = \"huaweicloud-iotda\"\nbroker = \"tcp://127.0.0.1:1\"\npassword = \"s\"\nkeepalive_seconds = 20\n")
+	d.start()
+	select {
+	case err := <-d.done:
+		d.cmd = nil
+		out := d.out.String()
+		if err == nil || !strings.Contains(out, "mqtt.keepalive_seconds") || !strings.Contains(out, d.cfg) || !strings.Contains(out, "30..1200") {
+			t.Fatalf("exit %v, output:\n%s", err, out)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the daemon started with keep-alive 20 s under huaweicloud-iotda:\n%s", d.out.String())
+	}
+}
