@@ -24,6 +24,7 @@ const ReserveBytes = 1 << 20
 const (
 	maxQueued  = 10000
 	retryEvery = time.Second
+	flushBatch = 50 // queued entries written per lock hold: new writes never wait long behind a big queue
 )
 
 var (
@@ -99,7 +100,7 @@ func (db *DB) apply(w pendingWrite) error {
 func (db *DB) write(w pendingWrite) error {
 	db.w.mu.Lock()
 	defer db.w.mu.Unlock()
-	db.flushLocked()
+	db.flushLocked(flushBatch)
 	var err error
 	if len(db.w.queue) == 0 {
 		if err = db.apply(w); err == nil {
@@ -128,12 +129,13 @@ func (db *DB) write(w pendingWrite) error {
 	return fmt.Errorf("%w: %w", ErrQueued, err)
 }
 
-// flushLocked writes queued entries in order until one fails.
-func (db *DB) flushLocked() {
+// flushLocked writes up to limit queued entries in order, stopping at the
+// first that fails.
+func (db *DB) flushLocked(limit int) {
 	if len(db.w.queue) == 0 {
 		return
 	}
-	for len(db.w.queue) > 0 {
+	for n := 0; len(db.w.queue) > 0 && n < limit; n++ {
 		if err := db.apply(db.w.queue[0]); err != nil {
 			if storageError(err) && db.releaseReserveLocked() {
 				continue
@@ -144,8 +146,25 @@ func (db *DB) flushLocked() {
 		db.w.queue[0] = pendingWrite{}
 		db.w.queue = db.w.queue[1:]
 	}
-	db.w.lastErr = nil
-	db.reportLocked()
+	if len(db.w.queue) == 0 {
+		db.w.lastErr = nil
+		db.reportLocked()
+	}
+}
+
+// flushAll writes the whole queue in batches, releasing the lock between
+// them; it stops at the first failure.
+func (db *DB) flushAll() {
+	for {
+		db.w.mu.Lock()
+		before := len(db.w.queue)
+		db.flushLocked(flushBatch)
+		after := len(db.w.queue)
+		db.w.mu.Unlock()
+		if after == 0 || before-after < flushBatch { // done, or stopped at a failure
+			return
+		}
+	}
 }
 
 // retryLoop writes the queue as soon as the storage allows and keeps the
@@ -157,14 +176,12 @@ func (db *DB) retryLoop() {
 	for {
 		select {
 		case <-db.w.stop:
-			db.w.mu.Lock()
-			db.flushLocked()
-			db.w.mu.Unlock()
+			db.flushAll()
 			return
 		case <-t.C:
 		}
+		db.flushAll()
 		db.w.mu.Lock()
-		db.flushLocked()
 		if len(db.w.queue) == 0 && !db.w.reserved && time.Since(db.w.tried) >= 5*retryEvery {
 			db.w.tried = time.Now()
 			// After a full-disk episode: move the WAL into the database
