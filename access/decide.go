@@ -1,6 +1,7 @@
 package access
 
 import (
+	"slices"
 	"time"
 
 	"github.com/facegate/facegate/event"
@@ -17,6 +18,9 @@ type Policy struct {
 	Cooldown       time.Duration // one person is decided at most once per cooldown
 	StrangerFrames int           // consecutive unknown frames before the stranger alarm
 	StrangerEvery  time.Duration // at most one stranger alarm per this period
+	// MaxSpoofFrames is how many of the winning frames may be judged
+	// presentation attacks and still grant ([liveness] max_spoof_frames).
+	MaxSpoofFrames int
 }
 
 // Observation is what one frame showed.
@@ -34,6 +38,12 @@ type Observation struct {
 	// inside validity); DenyReason says why not.
 	Active     bool
 	DenyReason string
+	// Liveness of the matched face, when it was checked (frames that win
+	// with the liveness check on); Spoof is true when it was judged a
+	// presentation attack.
+	LivenessChecked bool
+	Liveness        float64
+	Spoof           bool
 }
 
 // Verdict is the kind of a decision.
@@ -43,6 +53,7 @@ const (
 	Granted  Verdict = iota + 1 // access_granted event
 	Denied                      // access_denied event
 	Stranger                    // unknown_face alarm
+	Spoof                       // spoof_detected alarm: the winning identity was judged a presentation attack
 )
 
 // String is the event type the verdict is recorded as.
@@ -54,6 +65,8 @@ func (v Verdict) String() string {
 		return event.AccessDenied
 	case Stranger:
 		return event.UnknownFace
+	case Spoof:
+		return event.SpoofDetected
 	}
 	return "none"
 }
@@ -67,14 +80,22 @@ type Decision struct {
 	Score    float64 // best winning score in the window (strangers: best score seen)
 	Reason   string  // why a person was denied: facedb.Person.MayEnter's reason
 	Frames   int     // wins (or unknown frames) that led to the decision
+	// The winning frames' liveness, oldest first, when it was checked:
+	// their capture times, scores and how many were judged attacks.
+	// Liveness is the lowest score.
+	FrameTimes     []time.Time
+	LivenessScores []float64
+	SpoofFrames    int
+	Liveness       float64
 }
 
 // Decider applies a Policy to a sequence of observations. It is not safe
 // for concurrent use; the zero value is not usable, call NewDecider.
 type Decider struct {
 	p       Policy
-	wins    []int64   // ring of the winning identity per frame (0 = no win)
-	scores  []float64 // ring of the winning score
+	wins    []int64       // ring of the winning identity per frame (0 = no win)
+	scores  []float64     // ring of the winning score
+	frames  []Observation // ring of the observations (for their time and liveness)
 	pos     int
 	filled  int
 	last    map[int64]time.Time // last decision per person
@@ -82,6 +103,7 @@ type Decider struct {
 	streakS float64             // best score during the streak
 	alarmAt time.Time           // last stranger alarm
 	alarmed bool
+	spoofAt map[int64]time.Time // last spoof_detected alarm per identity
 }
 
 // NewDecider returns a decider with an empty history.
@@ -95,7 +117,8 @@ func NewDecider(p Policy) *Decider {
 	if p.StrangerFrames < 1 {
 		p.StrangerFrames = 1
 	}
-	return &Decider{p: p, wins: make([]int64, p.Window), scores: make([]float64, p.Window), last: map[int64]time.Time{}}
+	return &Decider{p: p, wins: make([]int64, p.Window), scores: make([]float64, p.Window), frames: make([]Observation, p.Window),
+		last: map[int64]time.Time{}, spoofAt: map[int64]time.Time{}}
 }
 
 // Policy returns the policy in use.
@@ -117,7 +140,7 @@ func (d *Decider) Observe(o Observation) (Decision, bool) {
 	if d.p.Wins(o) {
 		win = o.PersonID
 	}
-	d.wins[d.pos], d.scores[d.pos] = win, o.Score
+	d.wins[d.pos], d.scores[d.pos], d.frames[d.pos] = win, o.Score, o
 	d.pos = (d.pos + 1) % len(d.wins)
 	if d.filled < len(d.wins) {
 		d.filled++
@@ -141,9 +164,25 @@ func (d *Decider) Observe(o Observation) (Decision, bool) {
 				best = max(best, d.scores[i])
 			}
 		}
-		if n >= d.p.Required && !d.cooling(win, o.Time) {
-			d.last[win] = o.Time
+		if n >= d.p.Required {
 			dec := Decision{Verdict: Granted, Time: o.Time, PersonID: win, Name: o.Name, Score: best, Frames: n}
+			d.winningFrames(win, &dec)
+			if dec.SpoofFrames > d.p.MaxSpoofFrames {
+				// No grant. One alarm per identity per cooldown, also while
+				// the identity's grant cooldown runs (an attack right after
+				// the real person went in); the grant cooldown is left alone,
+				// so the real person is not locked out by an attack on them.
+				if t, ok := d.spoofAt[win]; ok && o.Time.Sub(t) < d.p.Cooldown {
+					return Decision{}, false
+				}
+				d.spoofAt[win] = o.Time
+				dec.Verdict = Spoof
+				return dec, true
+			}
+			if d.cooling(win, o.Time) {
+				return Decision{}, false
+			}
+			d.last[win] = o.Time
 			if !o.Active {
 				dec.Verdict, dec.Reason = Denied, o.DenyReason
 				if dec.Reason == "" {
@@ -167,6 +206,35 @@ func (d *Decider) Observe(o Observation) (Decision, bool) {
 	return Decision{}, false
 }
 
+// winningFrames fills dec's per-frame liveness from the newest Required
+// frames won by id in the window (the frames the decision rests on), oldest
+// first. Older wins do not count: a live person right after an attack on
+// them is judged on their own frames.
+func (d *Decider) winningFrames(id int64, dec *Decision) {
+	n := len(d.wins)
+	var picked []Observation
+	for k := 1; k <= n && len(picked) < d.p.Required; k++ {
+		i := (d.pos - k + n) % n // newest first
+		if d.wins[i] == id {
+			picked = append(picked, d.frames[i])
+		}
+	}
+	slices.Reverse(picked)
+	for _, f := range picked {
+		if !f.LivenessChecked {
+			continue
+		}
+		if len(dec.LivenessScores) == 0 || f.Liveness < dec.Liveness {
+			dec.Liveness = f.Liveness
+		}
+		dec.FrameTimes = append(dec.FrameTimes, f.Time)
+		dec.LivenessScores = append(dec.LivenessScores, f.Liveness)
+		if f.Spoof {
+			dec.SpoofFrames++
+		}
+	}
+}
+
 func (d *Decider) cooling(id int64, now time.Time) bool {
 	t, ok := d.last[id]
 	return ok && now.Sub(t) < d.p.Cooldown
@@ -174,12 +242,17 @@ func (d *Decider) cooling(id int64, now time.Time) bool {
 
 // forget drops cooldown entries that have expired, so the map stays small.
 func (d *Decider) forget(now time.Time) {
-	if len(d.last) < 64 {
+	if len(d.last) < 64 && len(d.spoofAt) < 64 {
 		return
 	}
 	for id, t := range d.last {
 		if now.Sub(t) >= d.p.Cooldown {
 			delete(d.last, id)
+		}
+	}
+	for id, t := range d.spoofAt {
+		if now.Sub(t) >= d.p.Cooldown {
+			delete(d.spoofAt, id)
 		}
 	}
 }

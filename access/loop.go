@@ -46,6 +46,13 @@ type Analyzer interface {
 	ModelID() string
 }
 
+// LivenessChecker judges a matched face live or a presentation attack
+// (*vision.Liveness).
+type LivenessChecker interface {
+	Score(img gocv.Mat, f vision.Face) (float64, error)
+	Live(score float64) bool
+}
+
 // Stats counts what the loop has done since it started.
 type Stats struct {
 	Captured  int64 // frames delivered by the source
@@ -74,6 +81,7 @@ type Loop struct {
 	log      *slog.Logger
 	decider  *Decider
 	library  *enrol.LiveGallery
+	liveness LivenessChecker // nil: no liveness check
 	snaps    Snapshots
 	unlock   time.Duration
 	cam      *camera.Supervisor
@@ -95,6 +103,7 @@ type Loop struct {
 
 	stats struct {
 		processed, faces, decisions, stale atomic.Int64
+		livenessChecks, spoofFrames        atomic.Int64
 	}
 	fps       fpsMeter
 	decisions *prometheus.CounterVec
@@ -123,10 +132,15 @@ func New(o Options, p Analyzer, db Store, d Door, h Health, log *slog.Logger) (*
 		staleAfter: max(StaleAfter, time.Duration(3/o.Camera.FPS*float64(time.Second))),
 		reload:     make(chan struct{}, 1),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facegate_access_decisions_total",
-			Help: "Decisions of the camera loop by type (access_granted, access_denied, unknown_face)."}, []string{"type"}),
+			Help: "Decisions of the camera loop by type (access_granted, access_denied, unknown_face, spoof_detected)."}, []string{"type"}),
 	}
 	return l, nil
 }
+
+// SetLiveness makes the loop judge the matched face of every frame that
+// wins recognition; a grant then needs the winning frames to be live
+// (liveness.max_spoof_frames). Call it before Run; nil turns the check off.
+func (l *Loop) SetLiveness(c LivenessChecker) { l.liveness = c }
 
 // Stats returns the counters.
 func (l *Loop) Stats() Stats {
@@ -242,6 +256,7 @@ var (
 	colDeny    = color.RGBA{0, 0, 230, 0}
 	colUnknown = color.RGBA{0, 200, 255, 0}
 	colOther   = color.RGBA{160, 160, 160, 0}
+	colSpoof   = color.RGBA{200, 0, 200, 0}
 )
 
 // process analyses one frame (which it annotates in place), runs the
@@ -267,6 +282,9 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 		o.PersonID, o.Name, o.Score, o.SecondScore = mt.PersonID, mt.Name, float64(mt.Score), float64(mt.SecondScore)
 		o.Active, o.DenyReason = l.active(mt, at)
 		l.stats.faces.Add(1)
+		if l.liveness != nil && l.decider.Policy().Wins(o) {
+			l.judgeLiveness(m, as[best].Face, &o)
+		}
 	}
 	var dec Decision
 	decided := false
@@ -289,6 +307,8 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 		col, label := colOther, a.Quality.Reason
 		if i == best {
 			switch {
+			case o.Spoof:
+				col, label = colSpoof, fmt.Sprintf("attack? %s %.2f live %.2f", o.Name, o.Score, o.Liveness)
 			case pol.Wins(o) && o.Active:
 				col, label = colGrant, fmt.Sprintf("%s %.2f", o.Name, o.Score)
 			case pol.Wins(o):
@@ -308,7 +328,7 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 		gocv.PutText(&m, label, image.Pt(a.Face.Box.Min.X, y), gocv.FontHersheySimplex, 0.5*float64(thick)/2, col, thick/2+1)
 	}
 	if decided {
-		col := map[Verdict]color.RGBA{Granted: colGrant, Denied: colDeny, Stranger: colUnknown}[dec.Verdict]
+		col := map[Verdict]color.RGBA{Granted: colGrant, Denied: colDeny, Stranger: colUnknown, Spoof: colSpoof}[dec.Verdict]
 		gocv.PutText(&m, dec.Verdict.String()+" "+dec.Name, image.Pt(10, 30), gocv.FontHersheySimplex, 0.8, col, 2)
 	}
 	jpeg := l.live.keepAnnotated(m, at)
@@ -316,6 +336,22 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 		l.stats.decisions.Add(1)
 		l.decisions.WithLabelValues(dec.Verdict.String()).Inc()
 		l.act(ctx, dec, jpeg)
+	}
+}
+
+// judgeLiveness scores the matched face (before the frame is annotated). A
+// failed check counts as an attack: the door stays shut.
+func (l *Loop) judgeLiveness(m gocv.Mat, f vision.Face, o *Observation) {
+	s, err := l.liveness.Score(m, f)
+	if err != nil {
+		l.log.Warn("access: liveness check failed; the frame counts as an attack", "err", err)
+		s = 0
+	}
+	o.LivenessChecked, o.Liveness = true, s
+	o.Spoof = err != nil || !l.liveness.Live(s)
+	l.stats.livenessChecks.Add(1)
+	if o.Spoof {
+		l.stats.spoofFrames.Add(1)
 	}
 }
 
@@ -337,6 +373,21 @@ func (l *Loop) act(ctx context.Context, dec Decision, jpeg []byte) {
 	case Stranger:
 		r.Kind = event.KindAlarm
 		l.log.Info("access: unknown face", "best_score", fmt.Sprintf("%.3f", dec.Score))
+	case Spoof:
+		r.Kind = event.KindAlarm
+		l.log.Warn("access: presentation attack, no grant", "person", dec.Name, "id", dec.PersonID,
+			"score", fmt.Sprintf("%.3f", dec.Score), "liveness", fmt.Sprintf("%.3f", dec.Liveness),
+			"spoof_frames", dec.SpoofFrames, "frames", dec.Frames)
+	}
+	if len(dec.LivenessScores) > 0 {
+		times := make([]string, len(dec.FrameTimes))
+		for i, t := range dec.FrameTimes {
+			times[i] = event.Stamp(t)
+		}
+		r.Detail["liveness"] = dec.Liveness
+		r.Detail["liveness_scores"] = dec.LivenessScores
+		r.Detail["frame_times"] = times
+		r.Detail["spoof_frames"] = dec.SpoofFrames
 	}
 	if jpeg != nil {
 		path, err := l.snaps.Save(jpeg, dec.Time)

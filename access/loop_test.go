@@ -18,6 +18,7 @@ import (
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/door"
 	"github.com/facegate/facegate/enrol"
+	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
 	"github.com/facegate/facegate/health"
 	"github.com/facegate/facegate/internal/matleak"
@@ -26,12 +27,29 @@ import (
 	"github.com/facegate/facegate/vision/visionconfig"
 )
 
-// The shared pipeline: loading the models once keeps the tests fast.
+// The shared pipeline and liveness check: loading the models once keeps
+// the tests fast.
 var (
 	pipeOnce sync.Once
 	pipe     *vision.Pipeline
 	pipeErr  error
+
+	liveOnce sync.Once
+	live     *vision.Liveness
+	liveErr  error
 )
+
+func livenessCheck(t testing.TB) *vision.Liveness {
+	t.Helper()
+	liveOnce.Do(func() {
+		cfg := config.Default()
+		live, liveErr = vision.OpenLiveness(vision.LivenessOptions{ModelsDir: testenv.ModelsDir(t), Model: cfg.Liveness.Model, Threshold: cfg.Liveness.Threshold})
+	})
+	if liveErr != nil {
+		t.Fatal(liveErr)
+	}
+	return live
+}
 
 func pipeline(t testing.TB) *vision.Pipeline {
 	t.Helper()
@@ -95,6 +113,9 @@ func newFixture(t testing.TB, edit func(*config.Config), people map[string][]str
 	f.loop, err = New(OptionsFrom(cfg), p, db, f.door, f.health, testLog(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Liveness.Enabled {
+		f.loop.SetLiveness(livenessCheck(t))
 	}
 	if err := f.loop.loadGallery(ctx); err != nil {
 		t.Fatal(err)
@@ -456,7 +477,8 @@ func TestRunStopsPromptlyWhileTheCameraIsDown(t *testing.T) {
 // TestDemoPlaylist plays the `make run` playlist (scripts/demo-frames.sh,
 // people from scripts/demo-enrol.txt) once at the demo's 4 fps in simulated
 // time: every enrolled person is granted, strangers never are, and they
-// raise one unknown_face alarm.
+// raise one unknown_face alarm; the printed photo and the phone replay
+// raise one spoof_detected alarm each.
 func TestDemoPlaylist(t *testing.T) {
 	matleak.Check(t)
 	root := testenv.ProjectRoot(t)
@@ -497,7 +519,11 @@ func TestDemoPlaylist(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		playlist = append(playlist, filepath.Base(filepath.Dir(target))+"/"+filepath.Base(target))
+		frame := filepath.Base(filepath.Dir(target)) + "/" + filepath.Base(target)
+		if filepath.Base(filepath.Dir(filepath.Dir(target))) == "liveness" {
+			frame = "../liveness/" + frame
+		}
+		playlist = append(playlist, frame)
 	}
 	enrolled := map[string]bool{}
 	for _, files := range enrol {
@@ -525,6 +551,13 @@ func TestDemoPlaylist(t *testing.T) {
 	}
 	if n := len(f.events(t, "unknown_face")); n != 1 {
 		t.Errorf("%d unknown_face alarms in one pass of the playlist, want 1", n)
+	}
+	spoofed := map[string]int{}
+	for _, r := range f.events(t, event.SpoofDetected) {
+		spoofed[r.Name]++
+	}
+	if spoofed["Nadia"] != 1 || spoofed["Pat"] != 1 || len(spoofed) != 2 {
+		t.Errorf("spoof_detected alarms %v, want one for Nadia's printed photo and one for Pat's phone replay", spoofed)
 	}
 	t.Logf("%d frames: grants %v", len(playlist), granted)
 }

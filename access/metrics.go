@@ -19,6 +19,8 @@ func (l *Loop) Register(reg prometheus.Registerer) error {
 		counter("facegate_camera_lost_total", "Camera outages (camera_lost alarms).", func() int64 { return l.cam.Stats().Outages }),
 		counter("facegate_access_frames_processed_total", "Frames analysed by the decision loop.", l.stats.processed.Load),
 		counter("facegate_access_face_frames_total", "Analysed frames with a face that passed the quality gates.", l.stats.faces.Load),
+		counter("facegate_liveness_checks_total", "Winning faces judged by the liveness check.", l.stats.livenessChecks.Load),
+		counter("facegate_liveness_spoof_frames_total", "Winning faces judged presentation attacks.", l.stats.spoofFrames.Load),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "facegate_camera_fps", Help: "Frames analysed per second over the last 5 s."},
 			func() float64 { return l.fps.rate(time.Now()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "facegate_camera_last_frame_age_seconds", Help: "Seconds since the camera delivered a frame (-1 before the first)."},

@@ -46,6 +46,7 @@ func PolicyFrom(cfg config.Config) Policy {
 		Cooldown:       seconds(a.CooldownSeconds),
 		StrangerFrames: a.StrangerFrames,
 		StrangerEvery:  seconds(a.StrangerAlarmSeconds),
+		MaxSpoofFrames: cfg.Liveness.MaxSpoofFrames,
 	}
 }
 

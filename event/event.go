@@ -44,6 +44,7 @@ var (
 	OutboxBacklog       = define("outbox_backlog", KindAlarm)
 	OutboxBlocked       = define("outbox_blocked", KindAlarm)       // a row parked after repeated refusals: its seq
 	DeliveryUnconfirmed = define("delivery_unconfirmed", KindAlarm) // rows acknowledged but never seen back
+	SpoofDetected       = define("spoof_detected", KindAlarm)       // a face judged a presentation attack: person_id, name, score, liveness, frames
 )
 
 var byKind = map[string][]string{}

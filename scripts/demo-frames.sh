@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fills OUTDIR with the demo camera playlist: ordered symlinks (0001_df01_img1.jpg, ...) to images of
-# ../shared/faces that mix the people enrolled by scripts/demo-enrol.txt with strangers and empty scenes.
+# ../shared/faces that mix the people enrolled by scripts/demo-enrol.txt with strangers and empty scenes,
+# and frames of ../shared/liveness: two people live, a printed photo of one and a phone replay of the other.
 # Each image is repeated so a person stays in view for several frames (the K-of-N rule needs 3 of 5).
 # Usage: scripts/demo-frames.sh OUTDIR   (FACES=/path/to/faces overrides ../shared/faces)
 set -euo pipefail
@@ -21,7 +22,7 @@ add() {
 		[ -e "$faces/$folder/$f" ] || { echo "demo-frames: missing $faces/$folder/$f" >&2; exit 1; }
 		for ((i = 0; i < repeat; i++)); do
 			n=$((n + 1))
-			ln -s "$faces/$folder/$f" "$out/$(printf '%04d' "$n")_${folder}_${f}"
+			ln -s "$faces/$folder/$f" "$out/$(printf '%04d' "$n")_${folder##*/}_${f}"
 		done
 	done
 }
@@ -31,9 +32,12 @@ add 2 _noface home.jpg building.jpg                                    # empty s
 add 2 df03 img16.jpg img17.jpg img61.jpg img59.jpg                     # stranger
 add 2 df02 img8.jpg img48.jpg img50.jpg img49.jpg                      # enrolled: Bob
 add 2 _noface fruits.jpg                                               # empty scene
-add 2 bbt_amy amy1.png amy2.png amy3.png                               # enrolled: Amy
+add 2 ../liveness/live nuaa_0002_0002_01_00_01_116.jpg nuaa_0002_0002_01_00_01_200.jpg nuaa_0002_0002_01_00_01_441.jpg # enrolled: Nadia
+add 2 ../liveness/print nuaa_0002_0002_01_02_03_53.jpg nuaa_0002_0002_01_08_03_325.jpg # a printed photo of Nadia: spoof_detected
 add 2 bbt_howard howard1.png howard2.png howard3.png howard4.png       # stranger
 add 2 _noface baboon.jpg                                               # an animal face is not a person
 add 3 df07 img24.jpg img25.jpg                                         # stranger
+add 2 ../liveness/live gh-Apfol_149.png gh-Apfol_64.png                 # enrolled: Pat
+add 2 ../liveness/replay gh-Apfol_246.png gh-Apfol_369.png gh-Apfol_430.png # Pat's face replayed on a phone: spoof_detected
 add 2 df02 img49.jpg img50.jpg img8.jpg                                # Bob again
 echo "demo-frames: $n frames in $out"

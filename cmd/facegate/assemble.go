@@ -52,10 +52,20 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 		return nil, nil, cleanup, err
 	}
 	closers = append(closers, func() { _ = pipe.Close() })
+	live, err := openLiveness(cfg)
+	if err != nil {
+		return nil, nil, cleanup, err
+	}
+	if live != nil {
+		closers = append(closers, func() { _ = live.Close() })
+	}
 
 	loop, err := access.New(access.OptionsFrom(cfg), pipe, db, ctrl, h, log)
 	if err != nil {
 		return nil, nil, cleanup, err
+	}
+	if live != nil {
+		loop.SetLiveness(live)
 	}
 	if err := loop.Register(reg); err != nil {
 		return nil, nil, cleanup, err
