@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"gocv.io/x/gocv"
 )
 
 // BonaFideFolder is the folder of live presentations in a liveness set;
@@ -145,28 +147,60 @@ func EvaluateLiveness(ctx context.Context, dir string, o Options, lo LivenessOpt
 	return rep, nil
 }
 
-// scoreSubject analyses one image and scores its subject face; ok is false
-// when it has no usable face.
+// scoreSubject analyses one image file and scores its subject face; ok is
+// false when it has no usable face.
 func scoreSubject(p *Pipeline, l *Liveness, path string) (score float64, took time.Duration, ok bool, err error) {
 	img, err := ReadImage(path)
 	if err != nil {
 		return 0, 0, false, err
 	}
 	defer img.Close()
-	as, err := p.Analyze(img)
+	score, took, ok, err = judgeSubject(p, l, img)
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return score, took, ok, nil
+}
+
+func judgeSubject(p *Pipeline, l *Liveness, img gocv.Mat) (score float64, took time.Duration, ok bool, err error) {
+	as, err := p.Analyze(img)
+	if err != nil {
+		return 0, 0, false, err
 	}
 	i := SubjectFace(as)
 	if i < 0 {
 		return 0, 0, false, nil
 	}
 	t0 := time.Now()
-	score, err = l.Score(img, as[i].Face)
-	if err != nil {
-		return 0, 0, false, fmt.Errorf("%s: %w", path, err)
+	if score, err = l.Score(img, as[i].Face); err != nil {
+		return 0, 0, false, err
 	}
 	return score, time.Since(t0), true, nil
+}
+
+// ImageJudge judges the subject face (SubjectFace) of whole images, such as
+// a camera frame captured for enrolment.
+type ImageJudge struct {
+	Pipeline *Pipeline
+	Liveness *Liveness
+}
+
+// JudgeJPEG decodes an image and returns its subject face's liveness score
+// and whether that is live. An image without a usable face gives ErrNoFace.
+func (j ImageJudge) JudgeJPEG(b []byte) (score float64, live bool, err error) {
+	img, err := DecodeImage(b)
+	if err != nil {
+		return 0, false, err
+	}
+	defer img.Close()
+	score, _, ok, err := judgeSubject(j.Pipeline, j.Liveness, img)
+	if err != nil {
+		return 0, false, err
+	}
+	if !ok {
+		return 0, false, fmt.Errorf("%w passing the quality gates", ErrNoFace)
+	}
+	return score, j.Liveness.Live(score), nil
 }
 
 func scoreLiveness(rep *LivenessReport, scores map[string][]ScoredImage) {

@@ -138,6 +138,17 @@ func (s *Server) apiCapture(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "the camera has not delivered a frame yet")
 		return
 	}
+	if s.deps.Liveness != nil {
+		// A face that is not live (a photo or a phone held up to the
+		// camera) is refused here; a frame without a usable face is
+		// handed over and refused by the photo check like an upload.
+		if score, live, err := s.deps.Liveness.JudgeJPEG(b); err == nil && !live {
+			s.log.Warn("web: camera capture refused: the face was judged a presentation attack", "liveness", fmt.Sprintf("%.3f", score))
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf(
+				"the face in front of the camera looks like a photo or a screen (liveness %.2f): enrol the person themselves, or upload a photo", score))
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "image/jpeg")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Frame-Time", ts.UTC().Format(time.RFC3339Nano))

@@ -55,6 +55,14 @@ type Deps struct {
 	Registerer      prometheus.Registerer // optional: where the web page registers its own metrics
 	Log             *slog.Logger
 	OnLibraryChange func() // called after people or templates changed (e.g. access.Loop.ReloadGallery)
+	// Liveness, when set, judges camera frames captured for enrolment:
+	// a face judged a presentation attack is refused (uploads are not judged).
+	Liveness LivenessJudge
+}
+
+// LivenessJudge judges the face in a JPEG (vision.ImageJudge).
+type LivenessJudge interface {
+	JudgeJPEG(b []byte) (score float64, live bool, err error)
 }
 
 // Server is the web page of one appliance.

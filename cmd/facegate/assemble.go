@@ -109,10 +109,14 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 			}
 		}
 		if err == nil {
-			srv, err = web.New(cfg, web.Deps{
+			deps := web.Deps{
 				DB: db, Enrol: enrolService(cfg, enrolPipe, db, loop), Door: ctrl, Frames: loop, Health: h, Gatherer: reg, Registerer: reg, Log: log,
 				OnLibraryChange: loop.ReloadGallery,
-			})
+			}
+			if live != nil {
+				deps.Liveness = vision.ImageJudge{Pipeline: enrolPipe, Liveness: live}
+			}
+			srv, err = web.New(cfg, deps)
 		}
 		run := func(context.Context) error { return err }
 		if err == nil {
