@@ -115,7 +115,7 @@ func newFixture(t testing.TB, edit func(*config.Config), people map[string][]str
 		t.Fatal(err)
 	}
 	if cfg.Liveness.Enabled {
-		f.loop.SetLiveness(livenessCheck(t))
+		f.loop.SetLiveness(vision.ImageJudge{Pipeline: p, Liveness: livenessCheck(t)})
 	}
 	if err := f.loop.loadGallery(ctx); err != nil {
 		t.Fatal(err)

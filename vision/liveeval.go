@@ -172,18 +172,32 @@ func judgeSubject(p *Pipeline, l *Liveness, img gocv.Mat) (score float64, took t
 		return 0, 0, false, nil
 	}
 	t0 := time.Now()
-	if score, err = l.Score(img, as[i].Face); err != nil {
+	if score, err = (ImageJudge{Pipeline: p, Liveness: l}).Score(img, as[i].Face); err != nil {
 		return 0, 0, false, err
 	}
 	return score, time.Since(t0), true, nil
 }
 
-// ImageJudge judges the subject face (SubjectFace) of whole images, such as
-// a camera frame captured for enrolment.
+// ImageJudge judges faces of camera frames: the matched face of a frame in
+// the access loop (Score), the subject face (SubjectFace) of a frame
+// captured for enrolment (JudgeJPEG). It scores the face with the box
+// Pipeline.LivenessFace gives.
 type ImageJudge struct {
 	Pipeline *Pipeline
 	Liveness *Liveness
 }
+
+// Score returns the live probability of face f of img (from Analyze).
+func (j ImageJudge) Score(img gocv.Mat, f Face) (float64, error) {
+	lf, err := j.Pipeline.LivenessFace(img, f)
+	if err != nil {
+		return 0, err
+	}
+	return j.Liveness.Score(img, lf)
+}
+
+// Live reports whether score passes the threshold.
+func (j ImageJudge) Live(score float64) bool { return j.Liveness.Live(score) }
 
 // JudgeJPEG decodes an image and returns its subject face's liveness score
 // and whether that is live. An image without a usable face gives ErrNoFace.

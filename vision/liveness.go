@@ -292,3 +292,38 @@ func livenessCrop(img gocv.Mat, f Face, m LivenessModel, out *gocv.Mat) error {
 	gocv.CopyMakeBorder(region, out, top, bottom, left, right, border, color.RGBA{})
 	return nil
 }
+
+// LivenessFace returns the face to give a liveness check for f, a face
+// Detect or Analyze found in the BGR image img. With two-stage detection
+// (twostage.go) it is the one-stage detector's face on the whole frame that
+// overlaps f best: the liveness profiles were measured and their thresholds
+// chosen on those boxes (docs/recognition.md), and the confirmation stage's
+// boxes, found on a crop, have another shape that the crop windows are
+// sensitive to. Without two-stage detection, or when the one-stage detector
+// does not find f, it is f.
+func (p *Pipeline) LivenessFace(img gocv.Mat, f Face) (Face, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return Face{}, ErrClosed
+	}
+	w, h := img.Cols(), img.Rows()
+	if img.Channels() != 3 || !p.twoStage(w, h, max(w, h) < padBelow) {
+		return f, nil
+	}
+	faces, err := detectRows(p.det, img, p.opt.DetectMaxSide, false)
+	if err != nil {
+		return Face{}, err
+	}
+	best, iou := f, 0.0
+	for _, g := range faces {
+		if v := rowIoU(g, f); v > iou {
+			best, iou = g, v
+		}
+	}
+	if iou < confirmIoU {
+		return f, nil
+	}
+	best.setFromRow(w, h)
+	return best, nil
+}

@@ -41,9 +41,13 @@ func subjectScores(t *testing.T, p *Pipeline, species, file string, ls ...*Liven
 	if i < 0 {
 		t.Fatalf("%s/%s: no usable face", species, file)
 	}
+	lf, err := p.LivenessFace(img, as[i].Face)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := make([]float64, len(ls))
 	for k, l := range ls {
-		if out[k], err = l.Score(img, as[i].Face); err != nil {
+		if out[k], err = l.Score(img, lf); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -147,5 +151,42 @@ func TestOpenLivenessErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "MiniFASNetV1SE.onnx"), []byte("not a network"), 0o644)
 	if _, err = OpenLiveness(LivenessOptions{ModelsDir: dir, Model: "silent-face"}); err == nil || !strings.Contains(err.Error(), "MiniFASNetV1SE.onnx") {
 		t.Errorf("corrupt model: %v, want an error naming it", err)
+	}
+}
+
+// TestLivenessFaceIsTheOneStageBox: with two-stage detection the liveness
+// check is given the one-stage detector's box (the box its threshold was
+// chosen on), not the confirmation stage's; on this live frame that is the
+// difference between live and attack.
+func TestLivenessFaceIsTheOneStageBox(t *testing.T) {
+	matleak.Check(t)
+	two := defaultOptions(t)
+	one := two
+	one.CandidateMaxSide = 0
+	p2, p1 := openPipeline(t, two), openPipeline(t, one)
+	l := openLiveness(t, DefaultLivenessModel)
+	img, err := ReadImage(testenv.LivenessImage(t, "live", "nuaa_0008_0008_00_00_02_57.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	as2, err := p2.Analyze(img)
+	if err != nil || SubjectFace(as2) < 0 {
+		t.Fatal(as2, err)
+	}
+	as1, err := p1.Analyze(img)
+	if err != nil || SubjectFace(as1) < 0 {
+		t.Fatal(as1, err)
+	}
+	got, err := p2.LivenessFace(img, as2[SubjectFace(as2)].Face)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := as1[SubjectFace(as1)].Face; got.row != want.row {
+		t.Errorf("LivenessFace row %v, want the one-stage row %v", got.row[:4], want.row[:4])
+	}
+	s, err := ImageJudge{Pipeline: p2, Liveness: l}.Score(img, as2[SubjectFace(as2)].Face)
+	if err != nil || !l.Live(s) {
+		t.Errorf("live frame judged %.3f (%v), want live", s, err)
 	}
 }

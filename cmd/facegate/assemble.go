@@ -65,7 +65,7 @@ func assemble(ctx context.Context, cfg config.Config, db *facedb.DB, h *health.T
 		return nil, nil, cleanup, err
 	}
 	if live != nil {
-		loop.SetLiveness(live)
+		loop.SetLiveness(vision.ImageJudge{Pipeline: pipe, Liveness: live})
 	}
 	if err := loop.Register(reg); err != nil {
 		return nil, nil, cleanup, err
