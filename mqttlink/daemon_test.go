@@ -159,7 +159,7 @@ func TestDaemonAvailability(t *testing.T) {
 		return string(obs.last(prefix+"/availability")) == "offline"
 	})
 	took := time.Since(frozen)
-	// mosquitto 2.0 checks keep-alives about every 6-7 s (DESIGN.md).
+	// mosquitto 2.0 checks keep-alives about every 6-7 s (docs/mqtt.md).
 	bound := time.Duration(1.5*k*float64(time.Second)) + 7*time.Second
 	t.Logf("will arrived %s after SIGSTOP (1.5 K = %s, bound %s)", took.Round(time.Millisecond), time.Duration(1.5*k*float64(time.Second)), bound)
 	if took > bound {

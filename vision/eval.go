@@ -12,7 +12,7 @@ import (
 )
 
 // EvalReport is the result of Evaluate; its JSON keys are the contract of
-// `facegate eval -json` (CONTRACT.md) plus a few extra diagnostics.
+// `facegate eval -json` (docs/recognition.md) plus a few extra diagnostics.
 type EvalReport struct {
 	Model                 string  `json:"model"`
 	Images                int     `json:"images"`     // identity images
@@ -98,7 +98,7 @@ func listImages(dir string) ([]string, error) {
 	return out, nil
 }
 
-// Evaluate runs the CONTRACT.md evaluation protocol on a labelled folder:
+// Evaluate runs the evaluation protocol of docs/recognition.md on a labelled folder:
 // one sub-folder per identity, _noface/ for images without a face, other
 // _* folders ignored. OpenCV is limited to one thread for the timings.
 func Evaluate(ctx context.Context, dataset string, o Options, threshold float64) (EvalReport, error) {

