@@ -367,18 +367,6 @@ func TestWebAsksTheLoopsGallery(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds (the tests wait for real camera events).
-func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func linkPlaylist(t testing.TB, dir string, imgs []string, repeat int) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -417,11 +405,11 @@ func TestRunGrantsAndSurvivesALostCamera(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	waitFor(t, "a grant", 60*time.Second, func() bool { return len(f.events(t, "access_granted")) == 1 })
+	testenv.WaitFor(t, "a grant", 60*time.Second, func() bool { return len(f.events(t, "access_granted")) == 1 })
 	if st := f.loop.Stats(); st.BadFrames == 0 || st.Outages != 0 {
 		t.Errorf("stats %+v: the corrupt frame should be skipped without losing the camera", st)
 	}
-	waitFor(t, "healthy camera", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "healthy camera", 10*time.Second, func() bool {
 		c := f.health.Report().Components["camera"]
 		return c.OK && strings.Contains(c.Detail, "fps")
 	})
@@ -430,7 +418,7 @@ func TestRunGrantsAndSurvivesALostCamera(t *testing.T) {
 	if err := os.RemoveAll(frames); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "camera_lost", 20*time.Second, func() bool { return len(f.events(t, "camera_lost")) == 1 })
+	testenv.WaitFor(t, "camera_lost", 20*time.Second, func() bool { return len(f.events(t, "camera_lost")) == 1 })
 	if f.health.Report().Components["camera"].OK {
 		t.Error("health says the camera is fine while it is lost")
 	}
@@ -442,8 +430,8 @@ func TestRunGrantsAndSurvivesALostCamera(t *testing.T) {
 
 	// it comes back: frames flow again, health recovers
 	linkPlaylist(t, frames, strangers, 1)
-	waitFor(t, "frames after recovery", 30*time.Second, func() bool { return f.loop.Stats().Processed > before+5 })
-	waitFor(t, "healthy camera after recovery", 10*time.Second, func() bool { return f.health.Report().Components["camera"].OK })
+	testenv.WaitFor(t, "frames after recovery", 30*time.Second, func() bool { return f.loop.Stats().Processed > before+5 })
+	testenv.WaitFor(t, "healthy camera after recovery", 10*time.Second, func() bool { return f.health.Report().Components["camera"].OK })
 	if n := len(f.events(t, "camera_lost")); n != 1 {
 		t.Fatalf("%d camera_lost alarms, want 1", n)
 	}
@@ -462,7 +450,7 @@ func TestRunStopsPromptlyWhileTheCameraIsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.loop.Run(ctx) }()
-	waitFor(t, "camera_lost", 20*time.Second, func() bool { return len(f.events(t, "camera_lost")) == 1 })
+	testenv.WaitFor(t, "camera_lost", 20*time.Second, func() bool { return len(f.events(t, "camera_lost")) == 1 })
 	cancel()
 	select {
 	case err := <-done:
@@ -573,7 +561,7 @@ func TestStalledCameraCommandIsLostAndKilled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.loop.Run(ctx) }()
-	waitFor(t, "camera_lost", 20*time.Second, func() bool { return len(f.events(t, "camera_lost")) == 1 })
+	testenv.WaitFor(t, "camera_lost", 20*time.Second, func() bool { return len(f.events(t, "camera_lost")) == 1 })
 	time.Sleep(2 * time.Second) // several stalled reopen attempts
 	cancel()
 	if err := <-done; err != nil {
@@ -586,7 +574,7 @@ func TestStalledCameraCommandIsLostAndKilled(t *testing.T) {
 		t.Errorf("camera_lost reason %q does not say no frame came", r.Reason)
 	}
 	// every camera process the loop started is gone
-	waitFor(t, "camera processes to exit", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "camera processes to exit", 5*time.Second, func() bool {
 		out, _ := exec.Command("pgrep", "-f", "^"+marker).Output()
 		return len(strings.TrimSpace(string(out))) == 0
 	})
@@ -648,7 +636,7 @@ func TestRunWithCameraCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.loop.Run(ctx) }()
-	waitFor(t, "a grant from the camera command", 60*time.Second, func() bool { return len(f.events(t, "access_granted")) == 1 })
+	testenv.WaitFor(t, "a grant from the camera command", 60*time.Second, func() bool { return len(f.events(t, "access_granted")) == 1 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -49,19 +49,6 @@ func inPin(name string) *gpiotest.Pin {
 	return &gpiotest.Pin{N: name, Num: 1, Clock: clockwork.NewRealClock(), EdgesChan: make(chan gpio.Level, 32)}
 }
 
-// waitFor polls cond; the deadline is generous because it only guards
-// against a hang, never measures speed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 type rig struct {
 	t       *testing.T
 	cfg     config.Door
@@ -113,7 +100,7 @@ func (r *rig) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.runErr <- r.c.Run(ctx) }()
-	waitFor(r.t, "inputs read", func() bool {
+	testenv.WaitFor(r.t, "inputs read", 10*time.Second, func() bool {
 		r.c.mu.Lock()
 		defer r.c.mu.Unlock()
 		for _, in := range []*input{r.c.contact, r.c.exit} {
@@ -152,7 +139,7 @@ func (r *rig) edge(p *gpiotest.Pin, l gpio.Level) {
 	in := r.inputFor(p)
 	n := in.edgeCount.Load()
 	p.EdgesChan <- l
-	waitFor(r.t, "edge seen on "+p.N, func() bool { return in.edgeCount.Load() > n })
+	testenv.WaitFor(r.t, "edge seen on "+p.N, 10*time.Second, func() bool { return in.edgeCount.Load() > n })
 }
 
 func (r *rig) setContact(open bool) {
@@ -177,7 +164,7 @@ func (r *rig) settle(in *input) {
 	r.t.Helper()
 	n := in.settled.Load()
 	r.clock.Advance(r.debounce())
-	waitFor(r.t, "input "+in.key+" settled", func() bool { return in.settled.Load() > n })
+	testenv.WaitFor(r.t, "input "+in.key+" settled", 10*time.Second, func() bool { return in.settled.Load() > n })
 }
 
 func (r *rig) debounce() time.Duration { return time.Duration(r.cfg.DebounceMS) * time.Millisecond }
@@ -316,7 +303,7 @@ func TestUnlockTimingAndExtension(t *testing.T) {
 		t.Fatal("relocked before the extended time")
 	}
 	r.clock.Advance(time.Millisecond) // t0 + 8 s
-	waitFor(t, "relock at the extended time", func() bool { return r.c.State().Locked })
+	testenv.WaitFor(t, "relock at the extended time", 10*time.Second, func() bool { return r.c.State().Locked })
 	if r.relayEnergised() {
 		t.Fatal("state locked but relay still energised")
 	}
@@ -540,7 +527,7 @@ func TestForcedOpen(t *testing.T) {
 
 	// Opened just after the relock: forced again.
 	r.clock.Advance(3 * time.Second)
-	waitFor(t, "relock", func() bool { return r.c.State().Locked })
+	testenv.WaitFor(t, "relock", 10*time.Second, func() bool { return r.c.State().Locked })
 	r.clock.Advance(time.Millisecond)
 	r.setContact(true)
 	r.settle(r.c.contact)
@@ -578,7 +565,7 @@ func TestHeldOpen(t *testing.T) {
 		t.Fatal("held-open alarm before held_open_seconds")
 	}
 	r.clock.Advance(time.Millisecond)
-	waitFor(t, "held-open alarm", func() bool { return r.c.State().HeldOpen })
+	testenv.WaitFor(t, "held-open alarm", 10*time.Second, func() bool { return r.c.State().HeldOpen })
 	recs := r.expectEvents(event.DoorHeldOpen)
 	if recs[0].Kind != "alarm" || recs[0].Detail["held_open_seconds"] != 30.0 {
 		t.Fatalf("held-open record %+v", recs[0])
@@ -630,7 +617,7 @@ func TestDebounceBouncingContact(t *testing.T) {
 		t.Fatal("contact evaluated before it was quiet for the debounce period")
 	}
 	r.clock.Advance(time.Millisecond)
-	waitFor(t, "settle", func() bool { return in.settled.Load() > settled })
+	testenv.WaitFor(t, "settle", 10*time.Second, func() bool { return in.settled.Load() > settled })
 	recs := r.expectEvents(event.DoorOpened, event.DoorForcedOpen)
 	if !recs[0].TS.Equal(firstEdge.UTC().Truncate(time.Millisecond)) {
 		t.Fatalf("door_opened at %v, want the first edge %v", recs[0].TS, firstEdge)
@@ -685,7 +672,7 @@ func TestExitButtonUnlocks(t *testing.T) {
 		t.Fatalf("audit %+v, want the exit button's unlock", last)
 	}
 	r.clock.Advance(5 * time.Second)
-	waitFor(t, "relock", func() bool { return r.c.State().Locked })
+	testenv.WaitFor(t, "relock", 10*time.Second, func() bool { return r.c.State().Locked })
 	if r.relayEnergised() {
 		t.Fatal("relay energised after relock")
 	}
@@ -855,10 +842,10 @@ func TestNoDebounce(t *testing.T) {
 	in := r.c.contact
 	n := in.settled.Load()
 	r.setContact(false)
-	waitFor(t, "settle", func() bool { return in.settled.Load() > n })
+	testenv.WaitFor(t, "settle", 10*time.Second, func() bool { return in.settled.Load() > n })
 	r.setContact(true)
-	waitFor(t, "settle", func() bool { return in.settled.Load() > n+1 })
+	testenv.WaitFor(t, "settle", 10*time.Second, func() bool { return in.settled.Load() > n+1 })
 	r.expectEvents(event.DoorClosed, event.DoorOpened, event.DoorForcedOpen)
 	r.setExit(true)
-	waitFor(t, "exit unlock", func() bool { return !r.c.State().Locked })
+	testenv.WaitFor(t, "exit unlock", 10*time.Second, func() bool { return !r.c.State().Locked })
 }

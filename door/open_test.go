@@ -14,6 +14,7 @@ import (
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/event"
 	"github.com/facegate/facegate/facedb"
+	"github.com/facegate/facegate/internal/testenv"
 )
 
 // Pins registered in periph's registry, as the bcm283x or gpioioctl driver
@@ -92,7 +93,7 @@ func TestOpenPeriphPins(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	waitFor(t, "contact read", func() bool { return c.State().Contact != ContactUnknown })
+	testenv.WaitFor(t, "contact read", 10*time.Second, func() bool { return c.State().Contact != ContactUnknown })
 	if regContact.Pull() != gpio.PullUp || regExit.Pull() != gpio.PullUp {
 		t.Fatal("inputs not configured with pull-ups (contact_open_high, exit_active_low)")
 	}
@@ -101,7 +102,7 @@ func TestOpenPeriphPins(t *testing.T) {
 	}
 	// A real (0.05 s) debounce on the real clock: press the button.
 	regExit.EdgesChan <- gpio.Low
-	waitFor(t, "exit unlock", func() bool { return !c.State().Locked })
+	testenv.WaitFor(t, "exit unlock", 10*time.Second, func() bool { return !c.State().Locked })
 	if regRelay.Read() != gpio.Low {
 		t.Fatal("exit button did not energise the relay")
 	}
@@ -149,7 +150,7 @@ func TestSimDemo(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	waitFor(t, "sim contact read", func() bool { return c.State().Contact == ContactClosed })
+	testenv.WaitFor(t, "sim contact read", 10*time.Second, func() bool { return c.State().Contact == ContactClosed })
 	if !c.State().Sim {
 		t.Fatal("sim controller does not report Sim")
 	}
@@ -159,11 +160,11 @@ func TestSimDemo(t *testing.T) {
 	if err := c.SimContact(true); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "forced-open alarm", func() bool { return c.State().ForcedOpen })
+	testenv.WaitFor(t, "forced-open alarm", 10*time.Second, func() bool { return c.State().ForcedOpen })
 	if err := c.SimContact(false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "door closed", func() bool { st := c.State(); return st.Contact == ContactClosed && !st.ForcedOpen })
+	testenv.WaitFor(t, "door closed", 10*time.Second, func() bool { st := c.State(); return st.Contact == ContactClosed && !st.ForcedOpen })
 
 	// A granted face energises the simulated relay for unlock_seconds.
 	before := time.Now()
@@ -177,7 +178,7 @@ func TestSimDemo(t *testing.T) {
 	if d := st.UnlockedUntil.Sub(before); d < 500*time.Millisecond || d > 5*time.Second {
 		t.Fatalf("unlocked until %v after the grant, want unlock_seconds (0.5 s)", d)
 	}
-	waitFor(t, "relock", func() bool { return c.State().Locked })
+	testenv.WaitFor(t, "relock", 10*time.Second, func() bool { return c.State().Locked })
 	if relayOn() {
 		t.Fatal("relay energised after relock")
 	}
@@ -186,11 +187,11 @@ func TestSimDemo(t *testing.T) {
 	if err := c.SimExitPress(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "exit unlock", func() bool { return !c.State().Locked })
-	waitFor(t, "relock after exit", func() bool { return c.State().Locked })
+	testenv.WaitFor(t, "exit unlock", 10*time.Second, func() bool { return !c.State().Locked })
+	testenv.WaitFor(t, "relock after exit", 10*time.Second, func() bool { return c.State().Locked })
 
 	// The subscription followed: the latest state is locked again.
-	waitFor(t, "latest state", func() bool {
+	testenv.WaitFor(t, "latest state", 10*time.Second, func() bool {
 		select {
 		case s := <-ch:
 			return s.Locked && s.Contact == ContactClosed

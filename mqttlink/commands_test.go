@@ -111,7 +111,7 @@ func TestCommands(t *testing.T) {
 	t.Parallel()
 	b := testenv.StartBroker(t)
 	r := startRig(t, testConfig(b.URL, 5), nil, shortRejectWindow)
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 	cm := newCommander(t, b.URL)
 	locked := func() bool { return r.door.State().Locked }
 
@@ -186,10 +186,10 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("unknown command reply = %+v", rep)
 	}
 	want := map[string]int{"bad_signature": 1, "expired": 1, "replay": 1, "malformed": 3}
-	waitFor(t, "command_rejected events", 5*time.Second, func() bool { return fmt.Sprint(rejections(t, r.db)) == fmt.Sprint(want) })
+	testenv.WaitFor(t, "command_rejected events", 5*time.Second, func() bool { return fmt.Sprint(rejections(t, r.db)) == fmt.Sprint(want) })
 
 	var ok, refused, summaries int
-	waitFor(t, "one refused audit entry per command_rejected summary", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "one refused audit entry per command_rejected summary", 5*time.Second, func() bool {
 		audit, err := r.db.AuditLog(context.Background(), 100)
 		if err != nil {
 			t.Fatal(err)
@@ -220,7 +220,7 @@ func TestRetainedCommandNeverActedOn(t *testing.T) {
 	b := testenv.StartBroker(t)
 	db := openDB(t, "")
 	r := startRig(t, testConfig(b.URL, 5), db)
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 	r.stop()
 
 	cm := newCommander(t, b.URL)
@@ -235,7 +235,7 @@ func TestRetainedCommandNeverActedOn(t *testing.T) {
 	if !r2.door.State().Locked {
 		t.Fatal("relay energised by a retained command")
 	}
-	waitFor(t, "one retained rejection recorded", 5*time.Second, func() bool { return rejections(t, db)["retained"] == 1 })
+	testenv.WaitFor(t, "one retained rejection recorded", 5*time.Second, func() bool { return rejections(t, db)["retained"] == 1 })
 	cm.send(t, "unlock", nil, true) // clear the retained message
 }
 
@@ -246,7 +246,7 @@ func TestCommandsDisabledWithoutKey(t *testing.T) {
 	cfg := testConfig(b.URL, 5)
 	cfg.MQTT.CommandKey = ""
 	r := startRig(t, cfg, nil)
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 	cm := newCommander(t, b.URL)
 	cm.send(t, "unlock", cm.signed(t, "unlock", cm.body(0, 0)), false)
 	if rep := cm.reply(t, "unlock"); rep.OK || rep.Error != "disabled" {
@@ -255,7 +255,7 @@ func TestCommandsDisabledWithoutKey(t *testing.T) {
 	if !r.door.State().Locked {
 		t.Fatal("relay energised with remote commands disabled")
 	}
-	waitFor(t, "one disabled rejection recorded", 5*time.Second, func() bool { return rejections(t, r.db)["disabled"] == 1 })
+	testenv.WaitFor(t, "one disabled rejection recorded", 5*time.Second, func() bool { return rejections(t, r.db)["disabled"] == 1 })
 }
 
 // TestCommandFloodDoesNotStallLink: a flood of junk commands must not block
@@ -265,7 +265,7 @@ func TestCommandFloodDoesNotStallLink(t *testing.T) {
 	t.Parallel()
 	b := testenv.StartBroker(t)
 	r := startRig(t, testConfig(b.URL, 2), nil) // ping timeout 1 s
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 	cm := newCommander(t, b.URL)
 	for i := 0; i < 1000; i++ {
 		cm.c.Publish(signedcmd.Topic(prefix, "unlock"), 0, false, fmt.Sprintf(`{"junk":%d}`, i))
@@ -280,7 +280,7 @@ func TestCommandFloodDoesNotStallLink(t *testing.T) {
 	for len(cm.replies["unlock"]) > 0 {
 		<-cm.replies["unlock"]
 	}
-	waitFor(t, "queue drained", 60*time.Second, func() bool { return len(r.link.cmds) == 0 })
+	testenv.WaitFor(t, "queue drained", 60*time.Second, func() bool { return len(r.link.cmds) == 0 })
 	time.Sleep(500 * time.Millisecond)
 	for len(cm.replies["unlock"]) > 0 {
 		<-cm.replies["unlock"]
@@ -310,7 +310,7 @@ func TestJunkFloodKeepsValidCommands(t *testing.T) {
 	t.Parallel()
 	b := testenv.StartBroker(t, "max_queued_messages 0", "max_inflight_messages 0") // the broker itself drops nothing
 	r := startRig(t, testConfig(b.URL, 5), nil, shortRejectWindow)
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 	cm := newCommander(t, b.URL)
 
 	var mu sync.Mutex
@@ -362,7 +362,7 @@ func TestJunkFloodKeepsValidCommands(t *testing.T) {
 	if len(valid) != 6 {
 		t.Fatalf("test sends %d valid unlocks, want 6", len(valid))
 	}
-	waitFor(t, "every valid unlock answered ok", 30*time.Second, func() bool {
+	testenv.WaitFor(t, "every valid unlock answered ok", 30*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, id := range valid {
@@ -376,7 +376,7 @@ func TestJunkFloodKeepsValidCommands(t *testing.T) {
 	if err != nil || len(evs) != 6 {
 		t.Fatalf("remote_unlock events = %d (%v), want 6", len(evs), err)
 	}
-	waitFor(t, "every junk message counted in the summaries", 20*time.Second, func() bool {
+	testenv.WaitFor(t, "every junk message counted in the summaries", 20*time.Second, func() bool {
 		got := rejections(t, r.db)
 		return got["malformed"]+got["bad_signature"] == junk
 	})

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,33 +16,6 @@ import (
 
 // These tests run the real daemon (`facegate run`) as a child process, so
 // that it can be frozen (SIGSTOP) and killed (SIGKILL) like on a device.
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-func daemonBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "facegate-mqttlink-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "facegate")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/facegate")
-		cmd.Dir = testenv.ProjectRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
 
 // daemon is one `facegate run` child process.
 type daemon struct {
@@ -91,7 +63,7 @@ listen = ""
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, bin: daemonBinary(t), cfg: cfg, dir: dir}
+	d := &daemon{t: t, bin: testenv.FacegateBinary(t), cfg: cfg, dir: dir}
 	t.Cleanup(func() { d.kill() })
 	return d
 }
@@ -150,12 +122,12 @@ func TestDaemonAvailability(t *testing.T) {
 	obs := observe(t, b.URL, prefix+"/availability", "obs-daemon-avail", false)
 	d := newDaemon(t, b.URL, k)
 	d.start()
-	waitFor(t, "daemon online", 60*time.Second, func() bool { return string(obs.last(prefix+"/availability")) == "online" })
+	testenv.WaitFor(t, "daemon online", 60*time.Second, func() bool { return string(obs.last(prefix+"/availability")) == "online" })
 	time.Sleep(500 * time.Millisecond)
 
 	d.signal(syscall.SIGSTOP)
 	frozen := time.Now()
-	waitFor(t, "will published for the frozen daemon", 30*time.Second, func() bool {
+	testenv.WaitFor(t, "will published for the frozen daemon", 30*time.Second, func() bool {
 		return string(obs.last(prefix+"/availability")) == "offline"
 	})
 	took := time.Since(frozen)
@@ -172,7 +144,7 @@ func TestDaemonAvailability(t *testing.T) {
 	}
 
 	d.signal(syscall.SIGCONT)
-	waitFor(t, "online again after SIGCONT", 30*time.Second, func() bool { return string(obs.last(prefix+"/availability")) == "online" })
+	testenv.WaitFor(t, "online again after SIGCONT", 30*time.Second, func() bool { return string(obs.last(prefix+"/availability")) == "online" })
 
 	if err := d.stop(); err != nil {
 		t.Fatalf("daemon exit after SIGTERM: %v\n%s", err, d.out.String())
@@ -191,8 +163,8 @@ func TestDaemonNoLossAcrossKills(t *testing.T) {
 	obs := observe(t, b.URL, prefix+"/events", "obs-daemon-noloss", true)
 	d := newDaemon(t, b.URL, 2)
 	d.start()
-	waitFor(t, "database created", 60*time.Second, func() bool { _, err := os.Stat(d.dbPath()); return err == nil })
-	waitFor(t, "daemon online", 60*time.Second, func() bool { return string(retained(t, b.URL, prefix+"/availability")) == "online" })
+	testenv.WaitFor(t, "database created", 60*time.Second, func() bool { _, err := os.Stat(d.dbPath()); return err == nil })
+	testenv.WaitFor(t, "daemon online", 60*time.Second, func() bool { return string(retained(t, b.URL, prefix+"/availability")) == "online" })
 	db := openDB(t, d.dbPath())
 
 	var want []int64
@@ -227,7 +199,7 @@ func TestDaemonNoLossAcrossKills(t *testing.T) {
 	gen(100) // broker frozen
 	time.Sleep(3 * time.Second)
 	b.Thaw()
-	waitFor(t, "drain before killing the broker", 90*time.Second, drained)
+	testenv.WaitFor(t, "drain before killing the broker", 90*time.Second, drained)
 	b.Kill()
 	gen(100) // broker killed
 	b.Restart()
@@ -238,7 +210,7 @@ func TestDaemonNoLossAcrossKills(t *testing.T) {
 	gen(100)
 	d.start()
 
-	waitFor(t, "all 1000 events delivered", 120*time.Second, drained)
+	testenv.WaitFor(t, "all 1000 events delivered", 120*time.Second, drained)
 	if len(want) != 1000 {
 		t.Fatalf("generated %d events", len(want))
 	}

@@ -54,7 +54,7 @@ func TestACLDeniedPublishUnconfirmed(t *testing.T) {
 	cfg := testConfig(b.URL, 5)
 	cfg.MQTT.EchoTimeoutSeconds = 2
 	r := startRig(t, cfg, db)
-	waitFor(t, "delivery_unconfirmed alarm", 20*time.Second, func() bool {
+	testenv.WaitFor(t, "delivery_unconfirmed alarm", 20*time.Second, func() bool {
 		evs, _ := db.Events(context.Background(), facedb.EventFilter{Type: "delivery_unconfirmed"})
 		return len(evs) == 1
 	})
@@ -99,7 +99,7 @@ func TestConfirmDeliveryOff(t *testing.T) {
 	cfg := testConfig(b.URL, 5)
 	cfg.MQTT.ConfirmDelivery = false
 	r := startRig(t, cfg, db)
-	waitFor(t, "outbox drained on PUBACK", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "outbox drained on PUBACK", 10*time.Second, func() bool {
 		st, _ := db.OutboxStats(context.Background())
 		return st.Depth == 0
 	})
@@ -161,7 +161,7 @@ func TestPoisonedRowParked(t *testing.T) {
 	cfg := testConfig("tcp://"+ln.Addr().String(), 5)
 	cfg.MQTT.MaxReconnectSeconds = 1
 	r := startRig(t, cfg, db)
-	waitFor(t, "outbox_blocked alarm", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "outbox_blocked alarm", 60*time.Second, func() bool {
 		evs, _ := db.Events(context.Background(), facedb.EventFilter{Type: "outbox_blocked"})
 		return len(evs) == 1
 	})
@@ -169,7 +169,7 @@ func TestPoisonedRowParked(t *testing.T) {
 	if s, _ := evs[0].Detail["seq"].(float64); int64(s) != poisoned {
 		t.Fatalf("outbox_blocked names seq %v, want %d (%s)", evs[0].Detail["seq"], poisoned, evs[0].Reason)
 	}
-	waitFor(t, "the events behind the parked row delivered", 30*time.Second, func() bool {
+	testenv.WaitFor(t, "the events behind the parked row delivered", 30*time.Second, func() bool {
 		pend, _ := db.PendingOutbox(context.Background(), 100)
 		ds, _ := db.DeliveryStats(context.Background())
 		for _, p := range pend {
@@ -215,7 +215,7 @@ func TestSilentEchoSubscriptionReported(t *testing.T) {
 	cfg := testConfig(b.URL, 5)
 	cfg.MQTT.EchoTimeoutSeconds = 1
 	r := startRig(t, cfg, db)
-	waitFor(t, "delivery_unconfirmed alarm", 20*time.Second, func() bool {
+	testenv.WaitFor(t, "delivery_unconfirmed alarm", 20*time.Second, func() bool {
 		evs, _ := db.Events(context.Background(), facedb.EventFilter{Type: "delivery_unconfirmed"})
 		return len(evs) == 1
 	})
@@ -283,11 +283,11 @@ func TestEchoSubscriptionRefusedReported(t *testing.T) {
 	db := openDB(t, "")
 	recordN(t, db, "alarm", "door_forced_open", 1)
 	r := startRig(t, testConfig("tcp://"+ln.Addr().String(), 5), db)
-	waitFor(t, "the refusal in the delivery health", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "the refusal in the delivery health", 10*time.Second, func() bool {
 		c := r.health.Report().Components[deliveryHealth]
 		return !c.OK && strings.Contains(c.Detail, "SUBACK 0x80") && strings.Contains(c.Detail, prefix+"/")
 	})
-	waitFor(t, "the alarm published and acknowledged", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "the alarm published and acknowledged", 10*time.Second, func() bool {
 		return r.link.Status().Delivery.Acked == 1
 	})
 	if st, _ := db.OutboxStats(context.Background()); st.Depth != 1 {

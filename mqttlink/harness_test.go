@@ -112,17 +112,6 @@ func (r *rig) stop() {
 	r.done <- nil // later stop calls return at once
 }
 
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // observer is an independent MQTT client recording what the broker delivers.
 type observer struct {
 	c    mqtt.Client
@@ -140,15 +129,32 @@ func observe(t testing.TB, brokerURL, filter, clientID string, persistent bool) 
 		SetCleanSession(!persistent).SetAutoReconnect(true).SetMaxReconnectInterval(500 * time.Millisecond).
 		SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).SetKeepAlive(5 * time.Second).
 		SetOrderMatters(false)
+	subscribed := make(chan error, 1)
 	opts.SetOnConnectHandler(func(c mqtt.Client) {
-		c.Subscribe(filter, 1, o.handle)
+		tok := c.Subscribe(filter, 1, o.handle)
+		// never wait inside a paho handler: the SUBACK is read by the
+		// goroutine this handler holds up
+		go func() {
+			tok.Wait()
+			select {
+			case subscribed <- tok.Error():
+			default:
+			}
+		}()
 	})
 	o.c = mqtt.NewClient(opts)
 	tok := o.c.Connect()
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("observer connect: %v", tok.Error())
 	}
-	time.Sleep(100 * time.Millisecond) // let the subscription settle
+	select { // the broker acknowledged the subscription: nothing published from now on is missed
+	case err := <-subscribed:
+		if err != nil {
+			t.Fatalf("observer subscribe %s: %v", filter, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("observer subscribe %s: no SUBACK", filter)
+	}
 	t.Cleanup(func() { o.c.Disconnect(100) })
 	return o
 }

@@ -40,7 +40,7 @@ func TestKeepAliveCompliance(t *testing.T) {
 			b := testenv.StartBroker(t)
 			proxy := startProxy(t, b.Addr)
 			r := startRig(t, testConfig("tcp://"+proxy.Addr, tc.k), nil)
-			waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+			testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 
 			var bare *recordingProxy
 			if tc.k > 10 {
@@ -87,7 +87,7 @@ func TestKeepsPingingWhileAwaitingPingresp(t *testing.T) {
 	cfg := testConfig("tcp://"+proxy.Addr, 2)
 	cfg.MQTT.PingTimeoutSeconds = 6
 	r := startRig(t, cfg, nil)
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 	time.Sleep(5 * time.Second) // first PINGREQ after ~1.6 s, its timeout 6 s later
 	gap, n := proxy.maxGap(time.Now())
 	t.Logf("%d client writes, longest silence %s while no PINGRESP came back", n, gap.Round(time.Millisecond))
@@ -108,12 +108,12 @@ func TestFrozenBrokerDetected(t *testing.T) {
 	cfg := testConfig(b.URL, 2)
 	cfg.MQTT.PingTimeoutSeconds = 1
 	r := startRig(t, cfg, nil)
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 	time.Sleep(1500 * time.Millisecond) // idle link
 
 	b.Freeze()
 	frozen := time.Now()
-	waitFor(t, "loss detected", 15*time.Second, func() bool { return !r.link.Status().Connected })
+	testenv.WaitFor(t, "loss detected", 15*time.Second, func() bool { return !r.link.Status().Connected })
 	took := time.Since(frozen)
 	k, pt := 2*time.Second, time.Second
 	bound := k + pt + k/4 // paho's check interval for K <= 10 s is K/4
@@ -132,7 +132,7 @@ func TestFrozenBrokerDetected(t *testing.T) {
 	}
 
 	b.Thaw()
-	waitFor(t, "reconnect after SIGCONT", 20*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "reconnect after SIGCONT", 20*time.Second, func() bool { return r.link.Status().Connected })
 	if st := r.link.Status(); st.Connects != 2 {
 		t.Errorf("connects = %d, want 2", st.Connects)
 	}
@@ -163,7 +163,7 @@ func TestKeepAliveZeroDisables(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "connect", 10*time.Second, func() bool { return l.Status().Connected })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return l.Status().Connected })
 	time.Sleep(time.Second) // connect burst: CONNECT, SUBSCRIBE, online, state
 	_, before := proxy.maxGap(time.Now())
 	time.Sleep(3 * time.Second)

@@ -116,6 +116,7 @@ type Link struct {
 // Status is a snapshot of the link for the state topic, metrics and tests.
 type Status struct {
 	Connected    bool
+	Subscribed   bool          // the broker acknowledged this connection's subscriptions (commands are heard)
 	Since        time.Time     // connected since, or down since
 	Outage       time.Duration // length of the current outage, 0 while connected
 	Connects     int64
@@ -194,10 +195,12 @@ func (l *Link) SetVersion(v string) { l.version.Store(v) }
 
 // Status returns the current link status.
 func (l *Link) Status() Status {
+	conn := l.currentConn()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := Status{Connected: l.up, Connects: l.connects, Losses: make(map[string]int64, len(l.losses)),
-		OutboxDepth: l.outbox.Depth, OutboxOldest: l.outbox.Oldest, Backlog: l.backlog, Delivery: l.delivery}
+		OutboxDepth: l.outbox.Depth, OutboxOldest: l.outbox.Oldest, Backlog: l.backlog, Delivery: l.delivery,
+		Subscribed: l.up && conn != nil && l.subConn == conn}
 	for k, v := range l.losses {
 		s.Losses[k] = v
 	}

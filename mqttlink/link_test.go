@@ -60,15 +60,15 @@ func TestAvailabilityAndState(t *testing.T) {
 	}
 	r := startRig(t, testConfig(b.URL, 5), db)
 	obs := observe(t, b.URL, prefix+"/state", "obs-state", false)
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
-	waitFor(t, "online retained", 5*time.Second, func() bool { return string(retained(t, b.URL, prefix+"/availability")) == "online" })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "online retained", 5*time.Second, func() bool { return string(retained(t, b.URL, prefix+"/availability")) == "online" })
 
 	var st struct {
 		Door, Contact, Version, TS string
 		People                     int
 		Link                       struct{ Connected bool }
 	}
-	waitFor(t, "state retained", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "state retained", 5*time.Second, func() bool {
 		p := retained(t, b.URL, prefix+"/state")
 		return p != nil && json.Unmarshal(p, &st) == nil
 	})
@@ -78,16 +78,16 @@ func TestAvailabilityAndState(t *testing.T) {
 	if err := r.door.Unlock(context.Background(), 2*time.Second, "web", "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "state unlocked published", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "state unlocked published", 5*time.Second, func() bool {
 		return json.Unmarshal(obs.last(prefix+"/state"), &st) == nil && st.Door == "unlocked"
 	})
-	waitFor(t, "state locked again after the unlock time", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "state locked again after the unlock time", 10*time.Second, func() bool {
 		return json.Unmarshal(obs.last(prefix+"/state"), &st) == nil && st.Door == "locked"
 	})
 	if _, err := db.AddPerson(context.Background(), "Bob", nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "state republished with the new person count", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "state republished with the new person count", 10*time.Second, func() bool {
 		return json.Unmarshal(obs.last(prefix+"/state"), &st) == nil && st.People == 2
 	})
 
@@ -108,7 +108,7 @@ func TestNoLossAcrossBrokerOutages(t *testing.T) {
 	cfg := testConfig(b.URL, 2)
 	r := startRig(t, cfg, nil)
 	obs := observe(t, b.URL, prefix+"/events", "obs-noloss", true)
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 
 	var (
 		mu   sync.Mutex
@@ -141,7 +141,7 @@ func TestNoLossAcrossBrokerOutages(t *testing.T) {
 	}
 	b.Restart()
 	gen(100)
-	waitFor(t, "reconnect after restart", 20*time.Second, func() bool { return r.link.Status().Connects == 2 })
+	testenv.WaitFor(t, "reconnect after restart", 20*time.Second, func() bool { return r.link.Status().Connects == 2 })
 	b.Freeze()
 	gen(100) // broker frozen: the link notices and queues
 	time.Sleep(3 * time.Second)
@@ -149,14 +149,14 @@ func TestNoLossAcrossBrokerOutages(t *testing.T) {
 	gen(100)
 	// Kill loses what the broker holds only in memory for the observer,
 	// which is the broker's durability, not the link's: drain first.
-	waitFor(t, "drain before kill", 60*time.Second, drained)
+	testenv.WaitFor(t, "drain before kill", 60*time.Second, drained)
 	b.Kill()
 	gen(200) // broker killed
 	b.Restart()
 	gen(100)
 
-	waitFor(t, "all 1000 events delivered", 90*time.Second, drained)
-	waitFor(t, "outbox empty", 30*time.Second, func() bool {
+	testenv.WaitFor(t, "all 1000 events delivered", 90*time.Second, drained)
+	testenv.WaitFor(t, "outbox empty", 30*time.Second, func() bool {
 		st, err := r.db.OutboxStats(context.Background())
 		return err == nil && st.Depth == 0
 	})
@@ -199,13 +199,13 @@ func TestOutboxBacklogAlarm(t *testing.T) {
 		}
 	}
 	r := startRig(t, cfg, db)
-	waitFor(t, "backlog alarm", 10*time.Second, func() bool { return r.link.Status().Backlog })
+	testenv.WaitFor(t, "backlog alarm", 10*time.Second, func() bool { return r.link.Status().Backlog })
 	time.Sleep(1500 * time.Millisecond) // a second check must not raise it again
 	evs, err := db.Events(context.Background(), facedb.EventFilter{Kind: "alarm", Type: "outbox_backlog"})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("outbox_backlog alarms: %d, %v", len(evs), err)
 	}
-	waitFor(t, "depth gauge counts the alarm too", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "depth gauge counts the alarm too", 5*time.Second, func() bool {
 		return metricValue(t, r.reg, "facegate_mqtt_outbox_depth") == 13
 	})
 	if r.link.Status().Connected {
@@ -225,7 +225,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		cfg.MQTT.HomeAssistant = true
 		cfg.MQTT.AllowUnsignedHomeAssistant = allow
 		r := startRig(t, cfg, nil)
-		waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+		testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 		// The lock only when its commands are acted on; a read-only lock
 		// state otherwise.
 		topic, other := "homeassistant/lock/facegate_door-1/lock/config", "homeassistant/binary_sensor/facegate_door-1/lock/config"
@@ -233,14 +233,14 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 			topic, other = other, topic
 		}
 		var lockCfg map[string]any
-		waitFor(t, "lock discovery", 5*time.Second, func() bool {
+		testenv.WaitFor(t, "lock discovery", 5*time.Second, func() bool {
 			return json.Unmarshal(retained(t, b.URL, topic), &lockCfg) == nil
 		})
 		if lockCfg["availability_topic"] != prefix+"/availability" || lockCfg["state_topic"] != prefix+"/state" ||
 			allow && lockCfg["command_topic"] != prefix+"/ha/lock/set" || !allow && lockCfg["command_topic"] != nil {
 			t.Fatalf("lock config = %v", lockCfg)
 		}
-		waitFor(t, "only one of the lock entities retained", 10*time.Second, func() bool { return retained(t, b.URL, other) == nil })
+		testenv.WaitFor(t, "only one of the lock entities retained", 10*time.Second, func() bool { return retained(t, b.URL, other) == nil })
 		for _, tp := range []string{"homeassistant/binary_sensor/facegate_door-1/door/config", "homeassistant/event/facegate_door-1/access/config",
 			"homeassistant/event/facegate_door-1/alarm/config", "homeassistant/sensor/facegate_door-1/people/config",
 			"homeassistant/sensor/facegate_door-1/outbox/config", "homeassistant/binary_sensor/facegate_door-1/link/config"} {
@@ -252,13 +252,13 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		obs := observe(t, b.URL, "homeassistant/+/facegate_door-1/+/config", fmt.Sprintf("obs-ha-%v", allow), false)
 		before := obs.count(topic) // the retained copy
 		pub(t, b.URL, haStatusTopic, "online", false)
-		waitFor(t, "discovery republished", 5*time.Second, func() bool { return obs.count(topic) > before })
+		testenv.WaitFor(t, "discovery republished", 5*time.Second, func() bool { return obs.count(topic) > before })
 
 		pub(t, b.URL, prefix+"/ha/lock/set", "UNLOCK", false)
 		if allow {
-			waitFor(t, "unsigned HA unlock accepted", 5*time.Second, func() bool { return !r.door.State().Locked })
+			testenv.WaitFor(t, "unsigned HA unlock accepted", 5*time.Second, func() bool { return !r.door.State().Locked })
 		} else {
-			waitFor(t, "unsigned HA unlock rejected", 5*time.Second, func() bool {
+			testenv.WaitFor(t, "unsigned HA unlock rejected", 5*time.Second, func() bool {
 				evs, _ := r.db.Events(context.Background(), facedb.EventFilter{Type: "command_rejected"})
 				return len(evs) == 1 && evs[0].Reason == "disabled"
 			})
@@ -273,8 +273,8 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	cfg := testConfig(b.URL, 5)
 	cfg.DataDir = dataDir
 	r := startRig(t, cfg, nil)
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
-	waitFor(t, "discovery cleared", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "discovery cleared", 10*time.Second, func() bool {
 		for _, tp := range []string{"homeassistant/lock/facegate_door-1/lock/config", "homeassistant/binary_sensor/facegate_door-1/lock/config",
 			"homeassistant/binary_sensor/facegate_door-1/door/config", "homeassistant/event/facegate_door-1/access/config"} {
 			if retained(t, b.URL, tp) != nil {
@@ -339,12 +339,12 @@ func TestBackoffResetsAfterStableConnection(t *testing.T) {
 	go func() { done <- l.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	for i := 1; i <= 3; i++ {
-		waitFor(t, "connected", 40*time.Second, func() bool { return l.Status().Connected && l.Status().Connects == int64(i) })
+		testenv.WaitFor(t, "connected", 40*time.Second, func() bool { return l.Status().Connected && l.Status().Connects == int64(i) })
 		time.Sleep(stableConnection + 500*time.Millisecond)
 		b.Stop()
 		b.Restart()
 	}
-	waitFor(t, "connected after the third restart", 40*time.Second, func() bool { return l.Status().Connects == 4 })
+	testenv.WaitFor(t, "connected after the third restart", 40*time.Second, func() bool { return l.Status().Connects == 4 })
 	re := regexp.MustCompile(`mqtt reconnecting".* in=(\S+)`)
 	for _, m := range re.FindAllStringSubmatch(logBuf.String(), -1) {
 		w, err := time.ParseDuration(m[1])
@@ -387,7 +387,7 @@ func TestUnknownConnackRefusalReported(t *testing.T) {
 		}
 	}()
 	r := startRig(t, testConfig("tcp://"+ln.Addr().String(), 5), nil)
-	waitFor(t, "two refused attempts", 20*time.Second, func() bool {
+	testenv.WaitFor(t, "two refused attempts", 20*time.Second, func() bool {
 		return metricValue(t, r.reg, "facegate_mqtt_connect_failures_total") >= 2
 	})
 	if st := r.link.Status(); st.Connected || st.Connects != 0 {

@@ -60,7 +60,7 @@ listen = ""
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, bin: daemonBinary(t), cfg: cfg, dir: dir}
+	d := &daemon{t: t, bin: testenv.FacegateBinary(t), cfg: cfg, dir: dir}
 	t.Cleanup(func() { d.kill() })
 	return d
 }
@@ -244,7 +244,7 @@ func TestIoTDAProfile(t *testing.T) {
 	if err := json.Unmarshal(responses("r-1")[1].Payload, &resp); err != nil || resp.ResultCode != 1 || resp.Paras.Error != "replay" {
 		t.Errorf("response to the replayed r-1 = %s", responses("r-1")[1].Payload)
 	}
-	waitFor(t, "audit entries", 30*time.Second, func() bool {
+	testenv.WaitFor(t, "audit entries", 30*time.Second, func() bool {
 		return auditHas(t, db, "cmd.unlock", "request_id=r-1", true) && auditHas(t, db, "cmd.unlock", "request_id=r-1 replay", false) &&
 			auditHas(t, db, "cmd.unlock", "request_id=r-2 expired", false) && auditHas(t, db, "cmd.unlock", "request_id=r-3 malformed", false)
 	})
@@ -322,7 +322,7 @@ func TestThingsBoardProfile(t *testing.T) {
 	if err := json.Unmarshal(p.Messages(resp)[0].Payload, &r); err != nil || !r.OK || len(r.State) == 0 {
 		t.Fatalf("RPC response = %s (%v)", p.Messages(resp)[0].Payload, err)
 	}
-	waitFor(t, "the RPC audited", 30*time.Second, func() bool { return auditHas(t, db, "cmd.status", "request_id=7", true) })
+	testenv.WaitFor(t, "the RPC audited", 30*time.Second, func() bool { return auditHas(t, db, "cmd.status", "request_id=7", true) })
 
 	p.Stop()
 	want = append(want, generate(t, db, 50)...)
@@ -389,7 +389,7 @@ func TestAWSIoTProfile(t *testing.T) {
 	if _, ordered := seqsOf(t, p.Messages(events), nil); !ordered {
 		t.Errorf("events arrived out of seq order")
 	}
-	waitFor(t, "events confirmed by their echo", 30*time.Second, func() bool {
+	testenv.WaitFor(t, "events confirmed by their echo", 30*time.Second, func() bool {
 		ds, err := db.DeliveryStats(context.Background())
 		return err == nil && ds.Acked == 0 && ds.Unconfirmed == 0
 	})

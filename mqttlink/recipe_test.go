@@ -32,7 +32,7 @@ func TestShellSigningRecipe(t *testing.T) {
 
 	b := testenv.StartBroker(t)
 	r := startRig(t, testConfig(b.URL, 5), nil)
-	waitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "connect", 10*time.Second, func() bool { return r.link.Status().Connected })
 	cmd := exec.Command("bash", "-euc", script)
 	cmd.Env = append(os.Environ(), "KEY="+testKey, "P="+prefix, "HOST=127.0.0.1", "PORT="+itoa(b.Port))
 	out, err := cmd.CombinedOutput()

@@ -74,13 +74,13 @@ func TestTLSVerifiesBroker(t *testing.T) {
 	cfg := testConfig(url, 5)
 	cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile = good.ca, good.clientCert, good.clientKey
 	r := startRig(t, cfg, nil)
-	waitFor(t, "TLS connect", 15*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "TLS connect", 15*time.Second, func() bool { return r.link.Status().Connected })
 
 	bad := testConfig(url, 5)
 	bad.DeviceID = "door-2"
 	bad.MQTT.CAFile, bad.MQTT.CertFile, bad.MQTT.KeyFile = other.ca, good.clientCert, good.clientKey
 	rb := startRig(t, bad, nil)
-	waitFor(t, "two failed attempts", 15*time.Second, func() bool {
+	testenv.WaitFor(t, "two failed attempts", 15*time.Second, func() bool {
 		return metricValue(t, rb.reg, "facegate_mqtt_connect_failures_total") >= 2
 	})
 	if rb.link.Status().Connected {
@@ -103,12 +103,12 @@ func TestUsernamePassword(t *testing.T) {
 	cfg := testConfig(b.URL, 5)
 	cfg.MQTT.Username, cfg.MQTT.Password = "door", "s3cret"
 	r := startRig(t, cfg, nil)
-	waitFor(t, "connect with password", 10*time.Second, func() bool { return r.link.Status().Connected })
+	testenv.WaitFor(t, "connect with password", 10*time.Second, func() bool { return r.link.Status().Connected })
 
 	bad := cfg
 	bad.DeviceID, bad.MQTT.Password = "door-2", "wrong"
 	rb := startRig(t, bad, nil)
-	waitFor(t, "refused", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "refused", 10*time.Second, func() bool {
 		return metricValue(t, rb.reg, "facegate_mqtt_connect_failures_total") >= 1
 	})
 	if rb.link.Status().Connected {

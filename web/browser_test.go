@@ -211,7 +211,7 @@ func TestBrowserLoginEnrolLogUnlock(t *testing.T) {
 	if e.door.State().Locked {
 		t.Error("door controller still locked after Unlock")
 	}
-	waitFor(t, "the web unlock in the audit log", func() bool {
+	testenv.WaitFor(t, "the web unlock in the audit log", 10*time.Second, func() bool {
 		return e.auditHas(func(a facedb.AuditEntry) bool { return isWebUnlock(a) && a.Actor == testUser && a.OK })
 	})
 	shots.shot(ctx, "6-live-unlocked")
@@ -223,7 +223,7 @@ func TestBrowserLoginEnrolLogUnlock(t *testing.T) {
 	eventually(t, ctx, "contact closed", `document.querySelector("#door-contact").textContent === "contact: closed"`)
 	step(t, ctx, "press exit button", chromedp.Click(chromedp.CSS("#sim-exit")))
 	eventually(t, ctx, "exit press confirmed", `document.querySelector("#door-msg").textContent === "Exit button pressed."`)
-	waitFor(t, "the exit_button and door events", func() bool {
+	testenv.WaitFor(t, "the exit_button and door events", 10*time.Second, func() bool {
 		recs, err := e.db.Events(context.Background(), facedb.EventFilter{Limit: 50})
 		if err != nil {
 			t.Fatal(err)

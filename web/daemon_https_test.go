@@ -21,7 +21,7 @@ import (
 // a session survives a restart, and the live stream ends at shutdown, at a
 // password change made with `facegate passwd`, and at logout.
 func TestDaemonHTTPSSessionsAndStream(t *testing.T) {
-	bin := facegateBinary(t)
+	bin := testenv.FacegateBinary(t)
 	dir := t.TempDir()
 	cam := filepath.Join(dir, "camera")
 	if err := os.MkdirAll(cam, 0o755); err != nil {

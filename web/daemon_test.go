@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,40 +19,12 @@ import (
 	"github.com/facegate/facegate/internal/testenv"
 )
 
-var (
-	daemonOnce sync.Once
-	daemonBin  string
-	daemonErr  error
-)
-
-// facegateBinary builds the real daemon once per test process.
-func facegateBinary(t *testing.T) string {
-	t.Helper()
-	daemonOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "facegate-web-bin-")
-		if err != nil {
-			daemonErr = err
-			return
-		}
-		daemonBin = filepath.Join(dir, "facegate")
-		cmd := exec.Command("go", "build", "-o", daemonBin, "./cmd/facegate")
-		cmd.Dir = testenv.ProjectRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			daemonErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if daemonErr != nil {
-		t.Fatal(daemonErr)
-	}
-	return daemonBin
-}
-
 // TestDaemonEndToEnd runs `facegate run` in demo mode with a folder of
 // photos as the camera, enrols the person in those photos through the web
 // page, and waits for the camera loop's access event to show in the entry
 // log; then unlocks from the live view.
 func TestDaemonEndToEnd(t *testing.T) {
-	bin := facegateBinary(t)
+	bin := testenv.FacegateBinary(t)
 	dir := t.TempDir()
 	cam := filepath.Join(dir, "camera")
 	if err := os.MkdirAll(cam, 0o755); err != nil {

@@ -296,19 +296,6 @@ func (e *env) revision() int64 {
 	return r
 }
 
-// waitFor polls cond (the door journal and the camera loop work
-// asynchronously) for up to 10 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func (e *env) auditHas(pred func(facedb.AuditEntry) bool) bool {
 	log, err := e.db.AuditLog(context.Background(), 200)
 	if err != nil {

@@ -222,7 +222,7 @@ func TestCrossOriginPostRefused(t *testing.T) {
 	if e.door.State().Locked {
 		t.Error("door still locked after a same-origin unlock")
 	}
-	waitFor(t, "the web unlock in the audit log", func() bool {
+	testenv.WaitFor(t, "the web unlock in the audit log", 10*time.Second, func() bool {
 		return e.auditHas(func(a facedb.AuditEntry) bool { return isWebUnlock(a) && a.Actor == testUser && a.OK })
 	})
 }
@@ -547,7 +547,7 @@ func TestStreamStopsWhenClientLeaves(t *testing.T) {
 		cancel()
 		resp.Body.Close()
 	}
-	waitFor(t, "streams to end after the clients left", func() bool { return len(e.srv.streams) == 0 })
+	testenv.WaitFor(t, "streams to end after the clients left", 10*time.Second, func() bool { return len(e.srv.streams) == 0 })
 }
 
 func TestEnsureAdminCreatesOnce(t *testing.T) {

@@ -65,12 +65,8 @@ unlock_seconds = 5
 	go func() { _ = d.Run(ctx) }()
 	go func() { done <- link.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(10 * time.Second); !link.Status().Connected; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("link did not connect")
-		}
-	}
-	time.Sleep(200 * time.Millisecond) // subscriptions are made right after connecting
+	// Connected and subscribed: the broker acknowledged the command subscription.
+	testenv.WaitFor(t, "the link's subscriptions", 10*time.Second, func() bool { return link.Status().Subscribed })
 
 	run := func(args ...string) (mqttlink.Reply, error) {
 		t.Helper()

@@ -13,6 +13,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/facegate/facegate/door"
+	"github.com/facegate/facegate/internal/testenv"
 )
 
 // cliRelay stands for the Pi's relay pin in periph's registry.
@@ -78,7 +79,7 @@ func TestDoorReleaseErrors(t *testing.T) {
 
 // As systemd's ExecStopPost runs it: the real binary and its exit status.
 func TestDoorReleaseBinary(t *testing.T) {
-	bin := facegateBinary(t)
+	bin := testenv.FacegateBinary(t)
 	dir := t.TempDir()
 	sim := writeConfig(t, dir, "[door]\ngpio = \"sim\"\n")
 	out, err := exec.Command(bin, "door", "release", "-config", sim).CombinedOutput()

@@ -27,7 +27,7 @@ import (
 // hold the camera loop's vision pipeline: 0 fps, the door opening seconds
 // late).
 func TestEnrolmentUploadsDoNotStarveTheDoor(t *testing.T) {
-	bin := facegateBinary(t)
+	bin := testenv.FacegateBinary(t)
 	dir := t.TempDir()
 	frames := filepath.Join(dir, "frames")
 	os.MkdirAll(frames, 0o755)

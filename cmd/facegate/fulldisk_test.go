@@ -24,7 +24,7 @@ import (
 // snapshots never take the room the entry log needs.
 func TestDaemonOnFullDiskRecordsEveryDecision(t *testing.T) {
 	t.Parallel()
-	bin := facegateBinary(t)
+	bin := testenv.FacegateBinary(t)
 	dir := t.TempDir()
 	data := testenv.SmallFS(t, 6<<20)
 	frames := filepath.Join(dir, "frames")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,10 +34,12 @@ listen = ""
 }
 
 func TestDaemonStopsCleanlyOnSIGTERM(t *testing.T) {
-	bin := facegateBinary(t)
+	bin := testenv.FacegateBinary(t)
 	dir := t.TempDir()
 	cfg := minimalConfig(t, dir, "")
-	var out bytes.Buffer
+	// The daemon's output is written by exec's copying goroutine while the
+	// test reads it: a SyncBuffer, not a bytes.Buffer (a data race).
+	var out testenv.SyncBuffer
 	cmd := exec.Command(bin, "run", "-config", cfg)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -73,7 +74,7 @@ func TestDaemonStopsCleanlyOnSIGTERM(t *testing.T) {
 }
 
 func TestBadConfigIsRefusedWithKeyAndFile(t *testing.T) {
-	bin := facegateBinary(t)
+	bin := testenv.FacegateBinary(t)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "[door]\nrelay_pn = \"GPIO17\"\n")
 	out, err := exec.Command(bin, "run", "-config", cfg).CombinedOutput()
@@ -90,7 +91,7 @@ func TestBadConfigIsRefusedWithKeyAndFile(t *testing.T) {
 }
 
 func TestVersionLine(t *testing.T) {
-	out, err := exec.Command(facegateBinary(t), "version").CombinedOutput()
+	out, err := exec.Command(testenv.FacegateBinary(t), "version").CombinedOutput()
 	if err != nil {
 		t.Fatal(err)
 	}

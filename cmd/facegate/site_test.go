@@ -74,7 +74,7 @@ func startSiteDoor(t *testing.T, device, broker, pubKey, frames string) *siteDoo
 func (d *siteDoor) start() {
 	d.t.Helper()
 	d.out = &testenv.SyncBuffer{}
-	d.cmd = exec.Command(facegateBinary(d.t), "run", "-config", d.cfg)
+	d.cmd = exec.Command(testenv.FacegateBinary(d.t), "run", "-config", d.cfg)
 	d.cmd.Env = append(os.Environ(), "OPENCV_LOG_LEVEL=ERROR")
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {

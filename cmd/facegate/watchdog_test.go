@@ -76,7 +76,7 @@ func (n *notifySocket) times(text string) []time.Time {
 // stuck, so that systemd restarts it.
 func TestWatchdogStopsOnHungCamera(t *testing.T) {
 	t.Parallel()
-	bin := facegateBinary(t)
+	bin := testenv.FacegateBinary(t)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "camera.mp4")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {

@@ -22,7 +22,7 @@ import (
 // itself once the port is free.
 func TestBusyWebPortFailsAlone(t *testing.T) {
 	t.Parallel()
-	bin := facegateBinary(t)
+	bin := testenv.FacegateBinary(t)
 	b := testenv.StartBroker(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
