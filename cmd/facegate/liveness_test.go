@@ -22,7 +22,7 @@ import (
 // default) and its model file absent, the daemon does not start, and says
 // which file and which keys.
 func TestMissingLivenessModelIsAStartupError(t *testing.T) {
-	bin := facegateBinary(t)
+	bin := testenv.FacegateBinary(t)
 	dir := t.TempDir()
 	models := filepath.Join(dir, "models")
 	os.MkdirAll(models, 0o755)
@@ -96,7 +96,7 @@ listen = ""
 	sub.Subscribe("facegate/spoof-door/events", 1, func(_ mqtt.Client, m mqtt.Message) { events <- string(m.Payload()) }).WaitTimeout(10 * time.Second)
 
 	out := &testenv.SyncBuffer{}
-	cmd := exec.Command(facegateBinary(t), "run", "-config", cfg)
+	cmd := exec.Command(testenv.FacegateBinary(t), "run", "-config", cfg)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
