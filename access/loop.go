@@ -63,6 +63,10 @@ type Stats struct {
 	Decisions int64 // events and alarms raised by faces
 	Outages   int64 // camera_lost alarms
 	Stale     int64 // frames analysed too late to count towards a decision
+	// The frame budget (budget.go): frames detection ran on (the others
+	// were skipped by the motion gate) and faces embedded.
+	Analysed   int64
+	Embeddings int64
 	// CameraStuck is set while one call into the camera (open or read) has
 	// been running for longer than the read timeout: a read hung inside
 	// OpenCV (V4L2, GStreamer, FFmpeg) never returns, so the loop cannot
@@ -80,6 +84,7 @@ type Loop struct {
 	health   Health
 	log      *slog.Logger
 	decider  *Decider
+	budget   *budget // motion gate and tracker (budget.go); nil = every frame analysed whole
 	library  *enrol.LiveGallery
 	liveness LivenessChecker // nil: no liveness check
 	snaps    Snapshots
@@ -104,6 +109,7 @@ type Loop struct {
 	stats struct {
 		processed, faces, decisions, stale atomic.Int64
 		livenessChecks, spoofFrames        atomic.Int64
+		analysed, embeddings               atomic.Int64
 	}
 	fps       fpsMeter
 	decisions *prometheus.CounterVec
@@ -134,6 +140,13 @@ func New(o Options, p Analyzer, db Store, d Door, h Health, log *slog.Logger) (*
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facegate_access_decisions_total",
 			Help: "Decisions of the camera loop by type (access_granted, access_denied, unknown_face, spoof_detected)."}, []string{"type"}),
 	}
+	if o.Budget.MotionGate || o.Budget.Tracking {
+		b, err := newBudget(o.Budget, p, o.Policy)
+		if err != nil {
+			return nil, err
+		}
+		l.budget = b
+	}
 	return l, nil
 }
 
@@ -149,6 +162,7 @@ func (l *Loop) Stats() Stats {
 		Captured: c.Captured, Processed: l.stats.processed.Load(), Dropped: c.Dropped,
 		BadFrames: c.BadFrames, Faces: l.stats.faces.Load(), Decisions: l.stats.decisions.Load(),
 		Outages: c.Outages, CameraStuck: c.Stuck, CameraCall: c.Call, Stale: l.stats.stale.Load(),
+		Analysed: l.stats.analysed.Load(), Embeddings: l.stats.embeddings.Load(),
 	}
 }
 
@@ -260,14 +274,25 @@ var (
 )
 
 // process analyses one frame (which it annotates in place), runs the
-// decider, and acts on a decision.
+// decider, and acts on a decision. With the frame budget (budget.go) the
+// motion gate may skip the frame, and the tracker decides per face.
 func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 	l.stats.processed.Add(1)
 	l.fps.add(at)
+	if l.skip(m, at) {
+		l.skipped(m, at)
+		return
+	}
+	l.stats.analysed.Add(1)
+	if l.budget != nil && l.budget.tracker != nil {
+		l.processTracked(ctx, m, at)
+		return
+	}
 	as, err := l.vision.Analyze(m)
 	if err != nil {
 		l.log.Debug("access: frame not analysed", "err", err)
 	}
+	l.stats.embeddings.Add(int64(len(as)))
 	o := Observation{Time: at}
 	best := -1
 	for i, a := range as {
@@ -286,18 +311,11 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 			l.judgeLiveness(m, as[best].Face, &o)
 		}
 	}
-	var dec Decision
-	decided := false
-	lag := time.Since(at)
-	l.lagNanos.Store(int64(lag))
-	l.lagAt.Store(time.Now().UnixNano())
-	if l.staleAfter > 0 && lag > l.staleAfter {
-		// Analysed too late: the person may have left; a decision now
-		// would open the door for someone seen seconds ago.
-		l.stats.stale.Add(1)
-		l.log.Debug("access: stale frame not used for a decision", "lag", lag.Round(time.Millisecond))
-	} else {
-		dec, decided = l.decider.Observe(o)
+	var decs []Decision
+	if l.fresh(at) {
+		if dec, ok := l.decider.Observe(o); ok {
+			decs = append(decs, dec)
+		}
 	}
 
 	l.live.keepRaw(m, at)
@@ -306,33 +324,71 @@ func (l *Loop) process(ctx context.Context, m gocv.Mat, at time.Time) {
 	for i, a := range as {
 		col, label := colOther, a.Quality.Reason
 		if i == best {
-			switch {
-			case o.Spoof:
-				col, label = colSpoof, fmt.Sprintf("attack? %s %.2f live %.2f", o.Name, o.Score, o.Liveness)
-			case pol.Wins(o) && o.Active:
-				col, label = colGrant, fmt.Sprintf("%s %.2f", o.Name, o.Score)
-			case pol.Wins(o):
-				col, label = colDeny, fmt.Sprintf("%s %.2f %s", o.Name, o.Score, o.DenyReason)
-			case pol.Unknown(o):
-				col, label = colUnknown, fmt.Sprintf("unknown %.2f", o.Score)
-			default:
-				col, label = colUnknown, fmt.Sprintf("unsure %s %.2f", o.Name, o.Score)
-			}
+			col, label = faceLabel(pol, o)
 		}
-		thick := max(2, m.Cols()/320)
-		gocv.Rectangle(&m, a.Face.Box, col, thick)
-		y := a.Face.Box.Min.Y - 6
-		if y < 16 {
-			y = a.Face.Box.Max.Y + 18
-		}
-		gocv.PutText(&m, label, image.Pt(a.Face.Box.Min.X, y), gocv.FontHersheySimplex, 0.5*float64(thick)/2, col, thick/2+1)
+		drawFace(&m, a.Face.Box, col, label)
 	}
-	if decided {
+	l.finish(ctx, m, at, decs)
+}
+
+// fresh records how long after its capture a frame's analysis ended and
+// says whether it is recent enough to count towards a decision.
+func (l *Loop) fresh(at time.Time) bool {
+	lag := time.Since(at)
+	l.lagNanos.Store(int64(lag))
+	l.lagAt.Store(time.Now().UnixNano())
+	if l.staleAfter > 0 && lag > l.staleAfter {
+		// Analysed too late: the person may have left; a decision now
+		// would open the door for someone seen seconds ago.
+		l.stats.stale.Add(1)
+		l.log.Debug("access: stale frame not used for a decision", "lag", lag.Round(time.Millisecond))
+		return false
+	}
+	return true
+}
+
+// faceLabel is the colour and label of a matched face on the live view.
+func faceLabel(pol Policy, o Observation) (colour, string) {
+	switch {
+	case o.Spoof:
+		return colSpoof, fmt.Sprintf("attack? %s %.2f live %.2f", o.Name, o.Score, o.Liveness)
+	case pol.Wins(o) && o.Active:
+		return colGrant, fmt.Sprintf("%s %.2f", o.Name, o.Score)
+	case pol.Wins(o):
+		return colDeny, fmt.Sprintf("%s %.2f %s", o.Name, o.Score, o.DenyReason)
+	case pol.Unknown(o):
+		return colUnknown, fmt.Sprintf("unknown %.2f", o.Score)
+	}
+	return colUnknown, fmt.Sprintf("unsure %s %.2f", o.Name, o.Score)
+}
+
+type colour = color.RGBA
+
+// drawFace draws a face box and its label on the live view.
+func drawFace(m *gocv.Mat, box image.Rectangle, col colour, label string) {
+	thick := max(2, m.Cols()/320)
+	gocv.Rectangle(m, box, col, thick)
+	y := box.Min.Y - 6
+	if y < 16 {
+		y = box.Max.Y + 18
+	}
+	gocv.PutText(m, label, image.Pt(box.Min.X, y), gocv.FontHersheySimplex, 0.5*float64(thick)/2, col, thick/2+1)
+}
+
+// finish writes the decisions' banner, publishes the annotated frame on the
+// live view and acts on each decision (with that frame as its snapshot).
+// With the frame budget, frames without a decision reach the live view at
+// most every liveEvery.
+func (l *Loop) finish(ctx context.Context, m gocv.Mat, at time.Time, decs []Decision) {
+	for i, dec := range decs {
 		col := map[Verdict]color.RGBA{Granted: colGrant, Denied: colDeny, Stranger: colUnknown, Spoof: colSpoof}[dec.Verdict]
-		gocv.PutText(&m, dec.Verdict.String()+" "+dec.Name, image.Pt(10, 30), gocv.FontHersheySimplex, 0.8, col, 2)
+		gocv.PutText(&m, dec.Verdict.String()+" "+dec.Name, image.Pt(10, 30+30*i), gocv.FontHersheySimplex, 0.8, col, 2)
 	}
-	jpeg := l.live.keepAnnotated(m, at)
-	if decided {
+	var jpeg []byte
+	if len(decs) > 0 || l.budget == nil || l.budget.liveDue(at, liveEvery) {
+		jpeg = l.live.keepAnnotated(m, at)
+	}
+	for _, dec := range decs {
 		l.stats.decisions.Add(1)
 		l.decisions.WithLabelValues(dec.Verdict.String()).Inc()
 		l.act(ctx, dec, jpeg)

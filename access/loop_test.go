@@ -87,6 +87,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 // images of ../shared/faces "folder/file"), a simulated door and the loop.
 func newFixture(t testing.TB, edit func(*config.Config), people map[string][]string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, pipeline(t), edit, people)
+}
+
+// newFixtureWith is newFixture with the loop on pipeline p.
+func newFixtureWith(t testing.TB, p *vision.Pipeline, edit func(*config.Config), people map[string][]string) *fixture {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.ModelsDir = testenv.ModelsDir(t)
@@ -100,7 +106,6 @@ func newFixture(t testing.TB, edit func(*config.Config), people map[string][]str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	p := pipeline(t)
 	f := &fixture{cfg: cfg, db: db, health: health.New(), people: map[string]int64{}}
 	for name, imgs := range people {
 		f.people[name] = enrolPerson(t, p, db, name, imgs)

@@ -5,6 +5,8 @@ import (
 
 	"github.com/facegate/facegate/camera"
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/motion"
+	"github.com/facegate/facegate/track"
 )
 
 // Options configure a Loop. cmd/facegate fills them from the configuration
@@ -15,6 +17,7 @@ type Options struct {
 	Camera       camera.Options // the source and its supervision
 	Snapshots    Snapshots      // where snapshots go and how long they stay
 	StorageLowMB float64        // free space under which storage_low is raised
+	Budget       Budget         // the frame budget: motion gate and face tracking (budget.go)
 }
 
 // OptionsFrom maps a validated configuration onto Options.
@@ -32,6 +35,12 @@ func OptionsFrom(cfg config.Config) Options {
 			Headroom: SnapshotHeadroom,
 		},
 		StorageLowMB: cfg.Access.StorageLowMB,
+		Budget: Budget{
+			MotionGate: c.MotionGate,
+			Motion:     motion.Options{Threshold: c.MotionThreshold, Every: seconds(c.DetectEverySeconds)},
+			Tracking:   cfg.Access.Tracking,
+			Track:      track.Options{RefreshEvery: cfg.Access.TrackRefreshFrames, FuseBest: cfg.Access.TrackFuse},
+		},
 	}
 }
 

@@ -11,6 +11,7 @@ import "time"
 type TrackDecider struct {
 	p       Policy
 	tracks  map[int]*Decider
+	settled map[int]Verdict     // the verdict each track's own history reached
 	last    map[int64]time.Time // last decision per person, over all tracks
 	alarmAt time.Time
 	alarmed bool
@@ -18,7 +19,7 @@ type TrackDecider struct {
 
 // NewTrackDecider returns a decider with no tracks.
 func NewTrackDecider(p Policy) *TrackDecider {
-	return &TrackDecider{p: NewDecider(p).Policy(), tracks: map[int]*Decider{}, last: map[int64]time.Time{}}
+	return &TrackDecider{p: NewDecider(p).Policy(), tracks: map[int]*Decider{}, settled: map[int]Verdict{}, last: map[int64]time.Time{}}
 }
 
 // Policy returns the policy in use.
@@ -39,6 +40,7 @@ func (d *TrackDecider) Observe(id int, o Observation) (Decision, bool) {
 	if !ok {
 		return Decision{}, false
 	}
+	d.settled[id] = dec.Verdict
 	if dec.Verdict == Stranger {
 		if d.alarmed && o.Time.Sub(d.alarmAt) < d.p.StrangerEvery {
 			return Decision{}, false
@@ -58,5 +60,19 @@ func (d *TrackDecider) Observe(id int, o Observation) (Decision, bool) {
 	return dec, true
 }
 
+// Settled returns the verdict track id's own frames reached last, whether
+// or not the door-wide cooldown or alarm period let it through.
+func (d *TrackDecider) Settled(id int) (Verdict, bool) {
+	v, ok := d.settled[id]
+	return v, ok
+}
+
+// Reopen forgets track id's verdict (its decision has run out, or it now
+// shows another face) so that its next frames decide afresh.
+func (d *TrackDecider) Reopen(id int) { delete(d.settled, id) }
+
 // End forgets a track that ended.
-func (d *TrackDecider) End(id int) { delete(d.tracks, id) }
+func (d *TrackDecider) End(id int) {
+	delete(d.tracks, id)
+	delete(d.settled, id)
+}

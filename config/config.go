@@ -54,6 +54,12 @@ type Camera struct {
 	Height           int     `toml:"height"`             //
 	StallSeconds     float64 `toml:"stall_seconds"`      // no frame for this long = camera lost
 	ReopenMaxSeconds float64 `toml:"reopen_max_seconds"` // cap of the reopen back-off
+	// The motion gate (package motion): a static scene skips face detection,
+	// which still runs at least every DetectEverySeconds and at once when at
+	// least MotionThreshold of an 80x60 grey copy changed.
+	MotionGate         bool    `toml:"motion_gate"`
+	MotionThreshold    float64 `toml:"motion_threshold"`
+	DetectEverySeconds float64 `toml:"detect_every_seconds"`
 }
 
 // Recognition configures detection, quality gates and matching.
@@ -101,6 +107,12 @@ type Access struct {
 	SnapshotMaxMB        float64 `toml:"snapshot_max_mb"`        // total size cap, oldest removed first
 	StorageLowMB         float64 `toml:"storage_low_mb"`         // free space under this raises storage_low
 	AuditMaxAgeDays      float64 `toml:"audit_max_age_days"`     // audit log entries and used nonces older than this are removed
+	// Face tracking (package track): decisions per track, a decided track
+	// embedded again only every TrackRefreshFrames frames (or for a clearly
+	// better view), matched on the mean of its TrackFuse best embeddings.
+	Tracking           bool `toml:"tracking"`
+	TrackRefreshFrames int  `toml:"track_refresh_frames"`
+	TrackFuse          int  `toml:"track_fuse"`
 }
 
 // Door configures the relay and the optional inputs.
@@ -176,6 +188,7 @@ func Default() Config {
 		Camera: Camera{
 			Source: "v4l2:0", FPS: 10, Loop: true,
 			StallSeconds: 5, ReopenMaxSeconds: 30,
+			MotionGate: true, MotionThreshold: 0.005, DetectEverySeconds: 1,
 		},
 		Recognition: Recognition{
 			Model: "fr512", Threshold: 0.48, Margin: 0.05,
@@ -189,6 +202,7 @@ func Default() Config {
 			WindowFrames: 5, RequiredFrames: 3, CooldownSeconds: 10,
 			StrangerFrames: 3, StrangerAlarmSeconds: 60,
 			SnapshotMaxAgeDays: 90, SnapshotMaxMB: 1024, StorageLowMB: 200, AuditMaxAgeDays: 365,
+			Tracking: true, TrackRefreshFrames: 10, TrackFuse: 3,
 		},
 		Door: Door{
 			GPIO: "sim", RelayPin: "GPIO17", RelayActiveLow: true, UnlockSeconds: 5,
@@ -369,6 +383,8 @@ func (cfg *Config) Validate() error {
 	c.rangeI("camera.height", cam.Height, 0, 8192)
 	c.rangeF("camera.stall_seconds", cam.StallSeconds, 0.5, 3600)
 	c.rangeF("camera.reopen_max_seconds", cam.ReopenMaxSeconds, 0.1, 3600)
+	c.rangeF("camera.motion_threshold", cam.MotionThreshold, 0.0001, 1)
+	c.rangeF("camera.detect_every_seconds", cam.DetectEverySeconds, 0.05, 60)
 
 	r := cfg.Recognition
 	if r.Model != "fr512" && r.Model != "sface" {
@@ -407,6 +423,8 @@ func (cfg *Config) Validate() error {
 	}
 	c.rangeF("access.cooldown_seconds", a.CooldownSeconds, 0, 3600)
 	c.rangeI("access.stranger_frames", a.StrangerFrames, 1, 100)
+	c.rangeI("access.track_refresh_frames", a.TrackRefreshFrames, 1, 1000)
+	c.rangeI("access.track_fuse", a.TrackFuse, 1, 100)
 	c.rangeF("access.stranger_alarm_seconds", a.StrangerAlarmSeconds, 0, 86400)
 	c.rangeF("access.snapshot_max_age_days", a.SnapshotMaxAgeDays, 0.001, 3650)
 	c.rangeF("access.snapshot_max_mb", a.SnapshotMaxMB, 1, 1<<20)

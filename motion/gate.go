@@ -21,8 +21,9 @@ type Options struct {
 	// 64 px on a 640x480 frame covers 64).
 	Threshold float64
 	// Adapt is the weight of each new frame in the background average
-	// (0.05: a change that stays is part of the background after about 60
-	// frames, 6 s at 10 fps).
+	// (0.1: a time constant of 10 frames; a person who stands still stops
+	// counting as change after about 20 frames, 2 s at 10 fps, and is then
+	// seen by the forced detection).
 	Adapt float64
 	// Every is the forced interval: detection runs at least this often
 	// however static the scene (1 s).
@@ -40,7 +41,7 @@ func (o *Options) defaults() {
 		o.Threshold = 0.005
 	}
 	if o.Adapt <= 0 || o.Adapt > 1 {
-		o.Adapt = 0.05
+		o.Adapt = 0.1
 	}
 	if o.Every <= 0 {
 		o.Every = time.Second
@@ -68,11 +69,10 @@ type Result struct {
 var ErrFrame = errors.New("motion: unusable frame")
 
 // Gate decides per frame whether face detection should run. It is not safe
-// for concurrent use (the camera loop owns it). Close frees its Mats.
+// for concurrent use (the camera loop owns it). It holds no Mats between
+// calls (the background is a Go slice), so it needs no Close.
 type Gate struct {
 	o       Options
-	small   gocv.Mat // the frame reduced to o.Width x o.Height
-	grey    gocv.Mat // small as 8-bit grey
 	bg      []float32
 	lastRun time.Time
 	started bool
@@ -81,19 +81,11 @@ type Gate struct {
 // New returns a gate with o's settings (defaults for zero fields).
 func New(o Options) *Gate {
 	o.defaults()
-	return &Gate{o: o, small: gocv.NewMat(), grey: gocv.NewMat(), bg: make([]float32, o.Width*o.Height)}
+	return &Gate{o: o, bg: make([]float32, o.Width*o.Height)}
 }
 
 // Options returns the gate's settings, defaults filled in.
 func (g *Gate) Options() Options { return g.o }
-
-// Close frees the gate's Mats. It is idempotent.
-func (g *Gate) Close() error {
-	if err := g.small.Close(); err != nil {
-		return err
-	}
-	return g.grey.Close()
-}
 
 // Check measures frame (BGR, BGRA or grey) against the background, updates
 // the background, and says whether detection should run now. When it says
@@ -102,21 +94,24 @@ func (g *Gate) Check(frame gocv.Mat, now time.Time) (Result, error) {
 	if frame.Empty() {
 		return Result{}, fmt.Errorf("%w: empty frame", ErrFrame)
 	}
-	gocv.Resize(frame, &g.small, image.Pt(g.o.Width, g.o.Height), 0, 0, gocv.InterpolationArea)
+	small, grey := gocv.NewMat(), gocv.NewMat()
+	defer small.Close()
+	defer grey.Close()
+	gocv.Resize(frame, &small, image.Pt(g.o.Width, g.o.Height), 0, 0, gocv.InterpolationArea)
 	switch frame.Channels() {
 	case 1:
-		g.small.CopyTo(&g.grey)
+		small.CopyTo(&grey)
 	case 3:
-		gocv.CvtColor(g.small, &g.grey, gocv.ColorBGRToGray)
+		gocv.CvtColor(small, &grey, gocv.ColorBGRToGray)
 	case 4:
-		gocv.CvtColor(g.small, &g.grey, gocv.ColorBGRAToGray)
+		gocv.CvtColor(small, &grey, gocv.ColorBGRAToGray)
 	default:
 		return Result{}, fmt.Errorf("%w: %d channels", ErrFrame, frame.Channels())
 	}
-	if g.grey.Type() != gocv.MatTypeCV8U {
-		return Result{}, fmt.Errorf("%w: pixel type %v, want 8-bit", ErrFrame, g.grey.Type())
+	if grey.Type() != gocv.MatTypeCV8U {
+		return Result{}, fmt.Errorf("%w: pixel type %v, want 8-bit", ErrFrame, grey.Type())
 	}
-	px, err := g.grey.DataPtrUint8()
+	px, err := grey.DataPtrUint8()
 	if err != nil || len(px) != len(g.bg) {
 		return Result{}, fmt.Errorf("%w: grey copy: %d pixels, %v", ErrFrame, len(px), err)
 	}

@@ -46,7 +46,6 @@ func TestStaticSceneSkipsDetection(t *testing.T) {
 	matleak.Check(t)
 	s := newScene(t)
 	g := New(Options{Every: time.Second})
-	defer g.Close()
 	t0 := time.Unix(1000, 0)
 	var ran []time.Duration
 	for i := 0; i <= 30; i++ {
@@ -79,7 +78,6 @@ func TestMotionWakesDetection(t *testing.T) {
 	matleak.Check(t)
 	s := newScene(t)
 	g := New(Options{Every: time.Second})
-	defer g.Close()
 	t0 := time.Unix(1000, 0)
 	now := t0
 	for i := 0; i < 5; i++ { // settle; the first frame is always detected
@@ -130,7 +128,6 @@ func TestRanRestartsInterval(t *testing.T) {
 	matleak.Check(t)
 	s := newScene(t)
 	g := New(Options{Every: time.Second})
-	defer g.Close()
 	t0 := time.Unix(1000, 0)
 	check(t, g, frame(s, nil), t0)
 	g.Ran(t0.Add(900 * time.Millisecond))
@@ -145,7 +142,6 @@ func TestRanRestartsInterval(t *testing.T) {
 func TestBadFrames(t *testing.T) {
 	matleak.Check(t)
 	g := New(Options{})
-	defer g.Close()
 	empty := gocv.NewMat()
 	defer empty.Close()
 	if _, err := g.Check(empty, time.Now()); !errors.Is(err, ErrFrame) {

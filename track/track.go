@@ -107,11 +107,21 @@ func (t *Track) NeedsEmbedding() (bool, string) {
 	return false, ""
 }
 
+// JumpBelow: an embedding whose cosine with the track's fused embedding is
+// under this is another person's face (the same person's photos score 0.40
+// or more on ../shared/faces, different people's about 0 on the median):
+// the track jumped, and its fusion starts again from this embedding.
+const JumpBelow = 0.3
+
 // AddEmbedding records the embedding of the track's current face (nil when
-// its quality gates failed: the track then still needs one).
-func (t *Track) AddEmbedding(emb []float32) {
+// its quality gates failed: the track then still needs one). It reports
+// whether the face is not the one the track followed so far (JumpBelow).
+func (t *Track) AddEmbedding(emb []float32) (jumped bool) {
 	if emb == nil {
-		return
+		return false
+	}
+	if f := t.Fused(); f != nil && vision.Dot(f, emb) < JumpBelow {
+		t.best, t.bestQ, jumped = nil, 0, true
 	}
 	q := Quality(t.Face)
 	t.embedded, t.sinceEmbed, t.last = true, 0, emb
@@ -121,6 +131,7 @@ func (t *Track) AddEmbedding(emb []float32) {
 	if len(t.best) > t.o.FuseBest {
 		t.best = t.best[:t.o.FuseBest]
 	}
+	return jumped
 }
 
 // Embedding is the newest embedding (nil before the first).
@@ -243,6 +254,46 @@ func (tr *Tracker) Update(faces []vision.Face) (cur []*Track, ended []*Track) {
 	}
 	tr.tracks = live
 	return cur, ended
+}
+
+// Reidentify continues an older track with a new one when the new track's
+// first embedding matches it: a face the tracker lost for a frame or two and
+// found elsewhere (a jerky camera, a slide-show camera) is the same person
+// when its embedding scores at least minScore against an older track's
+// fused embedding, and that older track was not seen in this frame. It
+// returns the track t now belongs to (t itself when none matched) and merges
+// t into it.
+func (tr *Tracker) Reidentify(t *Track, minScore float64) *Track {
+	if t.Frames != 1 || len(t.best) != 1 {
+		return t
+	}
+	var into *Track
+	best := minScore
+	for _, o := range tr.tracks {
+		if o == t || o.Missed == 0 {
+			continue
+		}
+		if f := o.Fused(); f != nil {
+			if s := float64(vision.Dot(f, t.last)); s >= best {
+				into, best = o, s
+			}
+		}
+	}
+	if into == nil {
+		return t
+	}
+	into.Face, into.Missed = t.Face, 0
+	into.Frames++
+	into.sinceEmbed = 0
+	into.AddEmbedding(t.last)
+	live := tr.tracks[:0]
+	for _, o := range tr.tracks {
+		if o != t {
+			live = append(live, o)
+		}
+	}
+	tr.tracks = live
+	return into
 }
 
 // Reset ends every track (the camera was lost or the scene restarted).
