@@ -38,7 +38,7 @@ type FaceAnalyzer interface {
 // the same for analysed frames without a decision (a decision's frame is
 // always encoded: it is the snapshot).
 const (
-	staticLiveEvery = 500 * time.Millisecond
+	staticLiveEvery = time.Second
 	liveEvery       = 200 * time.Millisecond
 )
 
@@ -127,7 +127,6 @@ func (l *Loop) processTracked(ctx context.Context, m gocv.Mat, at time.Time) {
 	if err != nil {
 		l.log.Debug("access: frame not analysed", "err", err)
 	}
-	fresh := l.fresh(at)
 	cur, ended := b.tracker.Update(faces)
 	for _, t := range ended {
 		b.dec.End(t.ID)
@@ -140,6 +139,7 @@ func (l *Loop) processTracked(ctx context.Context, m gocv.Mat, at time.Time) {
 		label string
 	}
 	var draw []drawn
+	var observed []*track.Track // tracks with an observation from this frame
 	any := false
 	for i, t := range cur {
 		st, _ := t.State.(*trackState)
@@ -184,15 +184,11 @@ func (l *Loop) processTracked(ctx context.Context, m gocv.Mat, at time.Time) {
 					t.Decided = false // the safety net found another identity
 					b.dec.Reopen(t.ID)
 				}
+				if l.liveness != nil && pol.Wins(o) {
+					l.judgeLiveness(m, faces[i], &o) // liveness per track, on its embedded frames
+				}
 				st.obs = o
-				if !fresh {
-					// too late for a decision (Loop.fresh)
-				} else if dec, ok := b.dec.Observe(t.ID, o); ok {
-					decs = append(decs, dec)
-				}
-				if v, ok := b.dec.Settled(t.ID); ok && !t.Decided {
-					t.Decided, st.decidedAt, st.verdict = true, at, v
-				}
+				observed = append(observed, t)
 			}
 		}
 		if st.obs.Face {
@@ -203,6 +199,17 @@ func (l *Loop) processTracked(ctx context.Context, m gocv.Mat, at time.Time) {
 	}
 	if any {
 		l.stats.faces.Add(1)
+	}
+	if l.fresh(at) { // else too late for a decision
+		for _, t := range observed {
+			st := t.State.(*trackState)
+			if dec, ok := b.dec.Observe(t.ID, st.obs); ok {
+				decs = append(decs, dec)
+			}
+			if v, ok := b.dec.Settled(t.ID); ok && !t.Decided {
+				t.Decided, st.decidedAt, st.verdict = true, at, v
+			}
+		}
 	}
 	l.live.keepRaw(m, at)
 	for _, d := range draw {
