@@ -28,9 +28,11 @@ func (f *fixture) play(t testing.TB, s *scene.Scene, seq [][]scene.Put, start ti
 		m.Close()
 		after := f.loop.Stats()
 		fl := frameLog{analysed: after.Analysed > before.Analysed, decisions: int(after.Decisions - before.Decisions)}
-		for _, tk := range f.loop.budget.tracker.Tracks() {
-			if tk.Missed == 0 {
-				fl.tracks = append(fl.tracks, tk.ID)
+		if b := f.loop.budget; b != nil && b.tracker != nil {
+			for _, tk := range b.tracker.Tracks() {
+				if tk.Missed == 0 {
+					fl.tracks = append(fl.tracks, tk.ID)
+				}
 			}
 		}
 		out = append(out, fl)

@@ -148,9 +148,13 @@ func (p *Pipeline) Detect(img gocv.Mat) ([]Face, error) {
 // with padding when it finds no face.
 const padBelow = 400
 
-func (p *Pipeline) detectLocked(img gocv.Mat) ([]Face, error) { return p.detectPadLocked(img, false) }
+func (p *Pipeline) detectLocked(img gocv.Mat) ([]Face, error) { return p.detectPadLocked(img, false, false) }
 
-func (p *Pipeline) detectPadLocked(img gocv.Mat, forcePad bool) ([]Face, error) {
+// detectPadLocked detects faces; forcePad adds the grey border whatever
+// the size, oneStage turns two-stage detection off (enrolment: a photo is
+// checked once, and a face too small for the candidate copy must still be
+// found, to be refused as too small rather than as no face).
+func (p *Pipeline) detectPadLocked(img gocv.Mat, forcePad, oneStage bool) ([]Face, error) {
 	t0 := time.Now()
 	defer func() { p.lastDetect = time.Since(t0) }()
 	if img.Empty() {
@@ -178,7 +182,7 @@ func (p *Pipeline) detectPadLocked(img gocv.Mat, forcePad bool) ([]Face, error) 
 	pad := forcePad || max(w, h) < padBelow
 	var faces []Face
 	var err error
-	if p.twoStage(w, h, pad) {
+	if !oneStage && p.twoStage(w, h, pad) {
 		faces, err = p.detectTwoStageLocked(work) // twostage.go
 	} else {
 		faces, err = detectRows(p.det, work, p.opt.DetectMaxSide, pad)
@@ -278,7 +282,7 @@ func (p *Pipeline) Analyze(img gocv.Mat) ([]Analysis, error) {
 	if p.closed {
 		return nil, ErrClosed
 	}
-	return p.analyzeLocked(img, false)
+	return p.analyzeLocked(img, false, false)
 }
 
 // AnalyzeFace applies the quality gates to one face Detect found in img and
@@ -293,8 +297,8 @@ func (p *Pipeline) AnalyzeFace(img gocv.Mat, f Face) (Analysis, error) {
 	return p.analyzeFaceLocked(img, f, false)
 }
 
-func (p *Pipeline) analyzeLocked(img gocv.Mat, forcePad bool) ([]Analysis, error) {
-	faces, err := p.detectPadLocked(img, forcePad)
+func (p *Pipeline) analyzeLocked(img gocv.Mat, forcePad, oneStage bool) ([]Analysis, error) {
+	faces, err := p.detectPadLocked(img, forcePad, oneStage)
 	if err != nil {
 		return nil, err
 	}
@@ -399,20 +403,20 @@ func (p *Pipeline) embedLocked(aligned gocv.Mat) ([]float32, error) {
 
 // Enrol analyses an enrolment image: it must hold exactly one face, and that
 // face must pass the quality gates. It returns the analysis and a JPEG
-// thumbnail of the face.
+// thumbnail of the face. Detection is one-stage (detect_max_side) here.
 func (p *Pipeline) Enrol(img gocv.Mat) (Analysis, []byte, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return Analysis{}, nil, ErrClosed
 	}
-	as, err := p.analyzeLocked(img, false)
+	as, err := p.analyzeLocked(img, false, true)
 	if err == nil && len(as) <= 1 && !oneGoodFace(as) && max(img.Cols(), img.Rows()) >= padBelow {
 		// No face, or one unusable face: maybe a large tight crop, where
 		// YuNet misses or mis-places the landmarks of a face that fills
 		// the frame. Retry with a border and keep that result only if it
 		// is usable. Several faces are refused without retry.
-		if padded, perr := p.analyzeLocked(img, true); perr == nil && oneGoodFace(padded) {
+		if padded, perr := p.analyzeLocked(img, true, true); perr == nil && oneGoodFace(padded) {
 			as = padded
 		}
 	}
