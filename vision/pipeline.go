@@ -148,7 +148,9 @@ func (p *Pipeline) Detect(img gocv.Mat) ([]Face, error) {
 // with padding when it finds no face.
 const padBelow = 400
 
-func (p *Pipeline) detectLocked(img gocv.Mat) ([]Face, error) { return p.detectPadLocked(img, false, false) }
+func (p *Pipeline) detectLocked(img gocv.Mat) ([]Face, error) {
+	return p.detectPadLocked(img, false, false)
+}
 
 // detectPadLocked detects faces; forcePad adds the grey border whatever
 // the size, oneStage turns two-stage detection off (enrolment: a photo is
