@@ -157,7 +157,7 @@ func (l *Loop) processTracked(ctx context.Context, m gocv.Mat, at time.Time) {
 			}
 			if at.Sub(st.decidedAt) >= hold {
 				t.Decided = false
-				b.dec.Reopen(t.ID)
+				b.dec.Restart(t.ID)
 			}
 		}
 		label, col := "", colOther

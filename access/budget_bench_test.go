@@ -59,7 +59,7 @@ func benchLoop(b *testing.B, sequence func(n int) [][]scene.Put) {
 		{"baseline", func(c *config.Config) {
 			c.Camera.MotionGate, c.Access.Tracking, c.Recognition.CandidateMaxSide = false, false, 0
 		}},
-		{"new", nil},
+		{"new", tracking},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			cfg := config.Default()

@@ -58,7 +58,7 @@ func empty(n int) [][]scene.Put { return make([][]scene.Put, n) }
 // detection, at most detect_every_seconds later, and granted.
 func TestStillPersonDetectedWithinInterval(t *testing.T) {
 	matleak.Check(t)
-	f := newFixture(t, func(c *config.Config) { c.Camera.MotionThreshold = 1 }, map[string][]string{"Alice": df01Enrol})
+	f := newFixture(t, func(c *config.Config) { c.Camera.MotionThreshold = 1; c.Access.Tracking = true }, map[string][]string{"Alice": df01Enrol})
 	s := doorScene(t)
 	stay := scene.WalkIn("alice", 10)[9]
 	seq := append(empty(13), make([][]scene.Put, 30)...)
@@ -88,7 +88,7 @@ func TestStillPersonDetectedWithinInterval(t *testing.T) {
 // run; the frame a person walks in on is analysed at once.
 func TestMotionWakesDetection(t *testing.T) {
 	matleak.Check(t)
-	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol})
+	f := newFixture(t, tracking, map[string][]string{"Alice": df01Enrol})
 	s := doorScene(t)
 	seq := append(empty(25), scene.WalkIn("alice", 20)...)
 	log := f.play(t, s, seq, t0, 10)
@@ -112,7 +112,7 @@ func TestMotionWakesDetection(t *testing.T) {
 // frame), and embedded on far fewer frames than the sequence has.
 func TestTrackKeepsIdentityFirstFaceToGrant(t *testing.T) {
 	matleak.Check(t)
-	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
+	f := newFixture(t, tracking, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
 	s := doorScene(t)
 	seq := append(empty(5), scene.WalkIn("alice", 40)...)
 	before := f.loop.Stats()
@@ -148,7 +148,7 @@ func TestTrackKeepsIdentityFirstFaceToGrant(t *testing.T) {
 // tracks and both are granted.
 func TestTwoPeopleTwoTracks(t *testing.T) {
 	matleak.Check(t)
-	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
+	f := newFixture(t, tracking, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
 	s := doorScene(t)
 	log := f.play(t, s, scene.TwoWalkIn("alice", "bob", 20), t0, 10)
 	for i, fl := range log {
@@ -173,7 +173,7 @@ func TestTwoPeopleTwoTracks(t *testing.T) {
 // else, however many frames the two share.
 func TestStrangerBesideEnrolledPerson(t *testing.T) {
 	matleak.Check(t)
-	f := newFixture(t, nil, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
+	f := newFixture(t, tracking, map[string][]string{"Alice": df01Enrol, "Bob": df02Enrol})
 	s := doorScene(t)
 	f.play(t, s, scene.TwoWalkIn("stranger", "alice", 30), t0, 10)
 	g := f.events(t, "access_granted")
@@ -187,3 +187,6 @@ func TestStrangerBesideEnrolledPerson(t *testing.T) {
 		t.Errorf("%d unlocks, want 1 (Alice's)", n)
 	}
 }
+
+// tracking turns face tracking on (shipped off, docs/recognition.md).
+func tracking(c *config.Config) { c.Access.Tracking = true }

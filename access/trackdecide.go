@@ -67,9 +67,17 @@ func (d *TrackDecider) Settled(id int) (Verdict, bool) {
 	return v, ok
 }
 
-// Reopen forgets track id's verdict (its decision has run out, or it now
-// shows another face) so that its next frames decide afresh.
+// Reopen forgets track id's verdict (it now shows another face) so that
+// its next frames decide again; its frames so far still count.
 func (d *TrackDecider) Reopen(id int) { delete(d.settled, id) }
+
+// Restart forgets track id's verdict and its frames: its decision has run
+// out (the cooldown or alarm period passed) and it is decided afresh on new
+// frames only, as a person who stays at the door would be.
+func (d *TrackDecider) Restart(id int) {
+	delete(d.tracks, id)
+	delete(d.settled, id)
+}
 
 // End forgets a track that ended.
 func (d *TrackDecider) End(id int) {

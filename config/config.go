@@ -202,7 +202,7 @@ func Default() Config {
 			WindowFrames: 5, RequiredFrames: 3, CooldownSeconds: 10,
 			StrangerFrames: 3, StrangerAlarmSeconds: 60,
 			SnapshotMaxAgeDays: 90, SnapshotMaxMB: 1024, StorageLowMB: 200, AuditMaxAgeDays: 365,
-			Tracking: true, TrackRefreshFrames: 10, TrackFuse: 3,
+			Tracking: false, TrackRefreshFrames: 10, TrackFuse: 3,
 		},
 		Door: Door{
 			GPIO: "sim", RelayPin: "GPIO17", RelayActiveLow: true, UnlockSeconds: 5,
